@@ -1,0 +1,101 @@
+"""Score a network on SIRST: IoU, nIoU, Pd, Fa and ROC AUC, with JSON, a ROC plot and
+optional side-by-side images.
+
+    python evaluate.py --net acm_unet --blocks 4 --resume <params or -symbol.json>
+    python evaluate.py --net acm_unet --blocks 4 --pretrained --split-set idx_427
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from data import DatasetError, SIRSTSegmentation
+from model import CheckpointError
+from utils.context import parse_contexts
+from utils.evaluation import evaluate_split
+from utils.loading import add_model_arguments, load_network
+from utils.visualize import plot_roc, side_by_side
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add_model_arguments(parser)
+    parser.add_argument('--data-root', default=None,
+                        help='SIRST folder (default $SIRST_ROOT or ~/.mxnet/datasets/sirst)')
+    parser.add_argument('--split-set', default='idx_320', choices=SIRSTSegmentation.SPLIT_SETS)
+    parser.add_argument('--split', default='test', choices=SIRSTSegmentation.SPLITS)
+    parser.add_argument('--base-size', type=int, default=512,
+                        help='images and masks are resized to this square size, as the '
+                             'original toolkit evaluated')
+    parser.add_argument('--test-batch-size', type=int, default=8)
+    parser.add_argument('--workers', type=int, default=2, help='data loading processes')
+    parser.add_argument('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
+    parser.add_argument('--out', default=None,
+                        help='folder for metrics.json, roc.png and images '
+                             '(default runs/evaluate/<net>-<split-set>-<split>)')
+    parser.add_argument('--save-images', action='store_true',
+                        help='save input | ground truth | prediction for every scored image')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    out = args.out or os.path.join('runs', 'evaluate', '%s-%s-%s' % (args.net, args.split_set,
+                                                                     args.split))
+    try:
+        dataset = SIRSTSegmentation(args.data_root, split=args.split, mode='testval',
+                                    base_size=args.base_size, split_set=args.split_set)
+        dataset.verify()  # a bad file stops us before any result is written
+        ctx = parse_contexts(args.gpus)
+        net = load_network(args, ctx)
+    except (DatasetError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    net.hybridize(static_alloc=True, static_shape=True)
+    os.makedirs(out, exist_ok=True)
+
+    on_batch = None
+    if args.save_images:
+        image_dir = os.path.join(out, 'images')
+        os.makedirs(image_dir, exist_ok=True)
+
+        def on_batch(indices, logits):
+            from utils.evaluation import resize_logits
+            for idx, logit in zip(indices, logits):
+                image = dataset._load_image(idx)  # pylint: disable=protected-access
+                native = dataset.native_mask(idx)
+                pred = resize_logits(logit[0], native.shape) > 0
+                side_by_side(image, native, pred,
+                             os.path.join(image_dir, dataset.ids[idx] + '.png'))
+
+    start = time.time()
+    results = evaluate_split(net, dataset, ctx, batch_size=args.test_batch_size,
+                             num_workers=args.workers, on_batch=on_batch,
+                             progress=not args.no_progress)
+    seconds = time.time() - start
+    roc = results.pop('roc')
+    roc_path = os.path.join(out, 'roc.png')
+    plot_roc(roc, roc_path, title='%s on %s/%s' % (args.net, args.split_set, args.split))
+    fpr, tpr, thresholds = roc.curve()
+    np.savetxt(os.path.join(out, 'roc.csv'), np.stack([thresholds, fpr, tpr], 1),
+               delimiter=',', header='threshold,fpr,tpr', comments='')
+    report = dict(results, seconds=round(seconds, 2), net=args.net, blocks=args.blocks,
+                  weights=args.resume or ('pretrained' if args.pretrained else None),
+                  split_set=args.split_set, split=args.split, base_size=args.base_size)
+    with open(os.path.join(out, 'metrics.json'), 'w') as handle:
+        json.dump(report, handle, indent=2)
+    print('%s on %s/%s (%d images, %.1f s)' % (args.net, args.split_set, args.split,
+                                               results['images'], seconds))
+    print('  IoU  %.4f\n  nIoU %.4f\n  Pd   %.4f\n  Fa   %.2f x 1e-6\n  AUC  %.4f'
+          % (results['IoU'], results['nIoU'], results['Pd'], results['Fa'] * 1e6,
+             results['AUC']))
+    print('  metrics: %s\n  ROC:     %s' % (os.path.join(out, 'metrics.json'), roc_path))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Export a network to MXNet's deployable ``-symbol.json`` / ``-0000.params`` pair."""
+import os
+import warnings
+
+import mxnet as mx
+from mxnet import gluon
+
+__all__ = ['export_model', 'import_model', 'exported_files']
+
+
+def exported_files(path):
+    """``(symbol_file, params_file)`` for a prefix, a ``-symbol.json`` or a ``-0000.params``."""
+    for suffix in ('-symbol.json', '-0000.params'):
+        if path.endswith(suffix):
+            path = path[:-len(suffix)]
+    return path + '-symbol.json', path + '-0000.params'
+
+
+def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None):
+    """Hybridize ``net``, run it once on ``input_shape`` and write the exported pair.
+
+    Returns ``(symbol_file, params_file)``.
+    """
+    ctx = ctx or mx.cpu()
+    folder = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(folder, exist_ok=True)
+    net.hybridize(static_alloc=True, static_shape=True)
+    net(mx.nd.zeros(input_shape, ctx=ctx)).wait_to_read()
+    net.export(prefix, epoch=0)
+    return exported_files(prefix)
+
+
+def import_model(path, ctx=None):
+    """Load an exported pair (given by prefix or either file) as a ``SymbolBlock``."""
+    symbol_file, params_file = exported_files(path)
+    for required in (symbol_file, params_file):
+        if not os.path.isfile(required):
+            raise FileNotFoundError('Exported model file %s does not exist; export.py writes '
+                                    '<prefix>-symbol.json and <prefix>-0000.params together.'
+                                    % required)
+    with warnings.catch_warnings():  # imports() warns about the input name on every call
+        warnings.simplefilter('ignore')
+        return gluon.SymbolBlock.imports(symbol_file, ['data'], params_file, ctx=ctx or mx.cpu())

@@ -1,0 +1,1 @@
+"""Shared utilities: devices, model loading for the CLIs, evaluation loop, plots."""
