@@ -1,17 +1,36 @@
 """Where SIRST lives and how its files are read, from folders or from the official zips."""
 import io
 import os
+import threading
 import zipfile
 
-from PIL import Image
+from PIL import Image, ImageFile
 
-__all__ = ['DatasetError', 'SIRSTFiles', 'resolve_root', 'DEFAULT_ROOT', 'GET_DATA_HINT']
+__all__ = ['DatasetError', 'SIRSTFiles', 'decode_strict', 'resolve_root', 'DEFAULT_ROOT', 'GET_DATA_HINT']
 
 DEFAULT_ROOT = os.path.join('~', '.mxnet', 'datasets', 'sirst')
 GET_DATA_HINT = ('Get the data with `python -m data.prepare` (downloads the official SIRST '
                  'repository where the network allows, or `--source` a local clone or zip of '
                  'it), or point --data-root / SIRST_ROOT at a folder holding images/, masks/ '
                  '(or images.zip, masks.zip) and idx_320/, idx_427/.')
+
+
+# GluonCV turns on PIL's LOAD_TRUNCATED_IMAGES when imported; we decode strictly so that a
+# truncated file is an error, not an image with a grey bottom.
+_STRICT_DECODE = threading.Lock()
+
+
+def decode_strict(content):
+    """Decode image bytes completely, failing on truncation whatever PIL's global says."""
+    with _STRICT_DECODE:
+        previous = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            image = Image.open(io.BytesIO(content))
+            image.load()
+            return image
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
 class DatasetError(ValueError):
@@ -85,9 +104,7 @@ class SIRSTFiles(object):
         """Decode a PNG fully (so truncation shows here) and convert it to ``mode``."""
         location = self.path(kind, name)
         try:
-            image = Image.open(io.BytesIO(self.open_bytes(kind, name)))
-            image.load()
-            return image.convert(mode)
+            return decode_strict(self.open_bytes(kind, name)).convert(mode)
         except (OSError, SyntaxError, ValueError, KeyError, zipfile.BadZipFile) as err:
             raise DatasetError('Cannot read %s: %s. Replace the file with a good copy from '
                                'the official dataset.' % (location, err)) from None

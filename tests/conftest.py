@@ -1,0 +1,71 @@
+"""Shared fixtures: the real SIRST data and released checkpoint, found through settings.
+
+``SIRST_ROOT`` and ``ACM_MODEL_ROOT`` point at them (``.ci/run`` sets both to ``../shared``);
+unset, the sibling ``../shared`` folder of the checkout is used. Tests never write there.
+"""
+import os
+import shutil
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(REPO), 'shared')
+sys.path.insert(0, REPO)
+
+RELEASED_NAME = '0.7442-ResUNet_AsymBi_DENTIST_Puma1_GPU_0-IoU-288-best.params'
+
+
+def _required_dir(env, default, what):
+    path = os.environ.get(env) or default
+    if not os.path.isdir(path):
+        raise RuntimeError('%s not found at %s; set %s' % (what, path, env))
+    return path
+
+
+@pytest.fixture(scope='session')
+def sirst_root():
+    return _required_dir('SIRST_ROOT', os.path.join(SHARED, 'sirst'), 'SIRST dataset')
+
+
+@pytest.fixture(scope='session')
+def checkpoint_dir():
+    return _required_dir('ACM_MODEL_ROOT', os.path.join(SHARED, 'checkpoints', 'open-acm'),
+                         'released checkpoint folder')
+
+
+@pytest.fixture(scope='session')
+def released_params(checkpoint_dir):
+    return os.path.join(checkpoint_dir, RELEASED_NAME)
+
+
+@pytest.fixture(scope='session')
+def released_listing(checkpoint_dir):
+    with open(os.path.join(checkpoint_dir, 'acm_unet_b4.params.txt')) as handle:
+        return [tuple(line.split()) for line in handle if line.strip() and line[0] != '#']
+
+
+SMALL_IDS = ['Misc_1', 'Misc_10', 'Misc_100', 'Misc_111']
+
+
+def copy_small_sirst(sirst_root, dest, ids=SMALL_IDS):
+    """A few real SIRST images in the folder layout, every split listing all of them."""
+    for kind in ('images', 'masks'):
+        os.makedirs(os.path.join(dest, kind))
+    for image_id in ids:
+        shutil.copy(os.path.join(sirst_root, 'images', image_id + '.png'),
+                    os.path.join(dest, 'images'))
+        for suffix in ('_pixels0.png', '.xml'):
+            shutil.copy(os.path.join(sirst_root, 'masks', image_id + suffix),
+                        os.path.join(dest, 'masks'))
+    for split_set in ('idx_320', 'idx_427'):
+        os.makedirs(os.path.join(dest, split_set))
+        for split in ('train', 'val', 'test', 'trainval', 'trainvaltest'):
+            with open(os.path.join(dest, split_set, split + '.txt'), 'w') as handle:
+                handle.write('\n'.join(ids))
+    return dest
+
+
+@pytest.fixture
+def small_sirst(sirst_root, tmp_path):
+    return copy_small_sirst(sirst_root, str(tmp_path / 'sirst'))
