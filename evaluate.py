@@ -15,7 +15,7 @@ import numpy as np
 from data import DatasetError, SIRSTSegmentation
 from model import CheckpointError
 from utils.context import parse_contexts
-from utils.evaluation import evaluate_split
+from utils.evaluation import evaluate_split, resize_logits
 from utils.loading import add_model_arguments, load_network
 from utils.visualize import plot_roc, side_by_side
 
@@ -64,7 +64,6 @@ def main(argv=None):
         os.makedirs(image_dir, exist_ok=True)
 
         def on_batch(indices, logits):
-            from utils.evaluation import resize_logits
             for idx, logit in zip(indices, logits):
                 image = dataset._load_image(idx)  # pylint: disable=protected-access
                 native = dataset.native_mask(idx)

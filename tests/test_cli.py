@@ -25,7 +25,7 @@ def test_evaluate_reproduces_released_figures_on_idx_320(sirst_root, released_pa
     assert report['nIoU'] == pytest.approx(0.7242, abs=5e-4)
     assert 0.9 < report['Pd'] <= 1 and 0 <= report['Fa'] < 1e-4 and 0.9 < report['AUC'] <= 1
     roc = np.loadtxt(os.path.join(out, 'roc.csv'), delimiter=',', skiprows=1)
-    assert roc.shape == (1000, 3) and np.all(np.diff(roc[:, 2]) <= 0)
+    assert roc.shape == (2000, 3) and np.all(np.diff(roc[:, 2]) <= 0)
     assert Image.open(os.path.join(out, 'roc.png')).size[0] > 100
 
 

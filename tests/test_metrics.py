@@ -54,19 +54,21 @@ def test_iou_threshold_is_logit_zero_and_shapes_must_match():
 
 
 def test_roc_by_hand():
-    # 2 positives scored 0.9 and 0.3, 2 negatives scored 0.6 and 0.1 (sigmoid space)
-    probs = np.array([0.9, 0.3, 0.6, 0.1])
-    logits = np.log(probs / (1 - probs)).reshape(1, 1, 1, 4)
+    # positives score logits 3 and -1, negatives 1 and -3; bins one logit wide
+    logits = np.array([3.0, -1.0, 1.0, -3.0]).reshape(1, 1, 1, 4)
     labels = np.array([1, 1, 0, 0], np.float32).reshape(1, 1, 1, 4)
-    roc = ROCMetric(bins=10)
+    roc = ROCMetric(bins=40, logit_range=20)
     roc.update(labels, logits)
     fpr, tpr, thresholds = roc.curve()
-    at = {t: (f, p) for t, f, p in zip(np.round(thresholds, 1), fpr, tpr)}
-    assert at[0.0] == (1.0, 1.0)
-    assert at[0.5] == (0.5, 0.5)   # scores >= 0.5: 0.9 (pos) and 0.6 (neg)
-    assert at[0.7] == (0.0, 0.5)
+    assert (fpr[0], tpr[0], thresholds[0]) == (1.0, 1.0, 0.0)
+    assert thresholds[20] == 0.5 and (fpr[20], tpr[20]) == (0.5, 0.5)  # logit >= 0
+    assert (fpr[22], tpr[22]) == (0.0, 0.5)                               # logit >= 2
+    assert (fpr[24], tpr[24]) == (0.0, 0.0)                               # logit >= 4
     # rank statistic: of the 4 (pos, neg) pairs 3 are ordered correctly
     assert roc.get() == ('AUC', pytest.approx(0.75))
+    # scores beyond the range land in the end bins
+    roc.update(np.zeros((1, 1, 1, 2)), np.array([-100.0, 100.0]).reshape(1, 1, 1, 2))
+    assert roc.negatives[0] == 1 and roc.negatives[-1] == 1
 
 
 def test_pd_fa_several_targets_and_false_alarms():

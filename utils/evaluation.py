@@ -40,7 +40,7 @@ def resize_logits(logits, size):
 
 
 def evaluate_split(net, dataset, ctx, batch_size=8, num_workers=2, on_batch=None,
-                   progress=True, roc_bins=1000):
+                   progress=True, roc_bins=2000):
     """Score ``net`` on ``dataset`` (``testval`` mode) and return a dict of metrics.
 
     IoU, nIoU and ROC are computed at the evaluation size (the toolkit's protocol); Pd and
