@@ -14,7 +14,7 @@ setup(
                 'small target detection on SIRST, in MXNet/Gluon',
     python_requires='>=3.8',
     packages=find_packages(include=['model', 'data', 'metric', 'utils']),
-    py_modules=['evaluate', 'predict', 'export'],
+    py_modules=['train', 'evaluate', 'predict', 'export'],
     install_requires=[
         MXNET,
         'numpy<1.24',  # MXNet 1.9.1 uses np.bool, removed in numpy 1.24

@@ -1,0 +1,150 @@
+"""train.py on CPU with real SIRST images: learning, resuming, interruption, NaN guard,
+export and option checks. Tiny settings (b = 1, small crops, a few images) keep it fast."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import train
+from model import get_model, import_model
+from tests.conftest import REPO
+
+TINY = ['--net', 'acm_unet', '--blocks', '1', '--base-size', '96', '--crop-size', '96',
+        '--batch-size', '4', '--test-batch-size', '4', '--workers', '0', '--no-progress',
+        '--seed', '3']
+
+
+def _history(run_dir):
+    with open(os.path.join(run_dir, 'history.jsonl')) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _params(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
+
+
+def test_short_run_learns_and_exports(small_sirst, tmp_path):
+    # six passes over the four images per epoch; scored on the same four images
+    train_list = os.path.join(small_sirst, 'idx_320', 'train.txt')
+    with open(train_list) as handle:
+        ids = handle.read().split()
+    with open(train_list, 'w') as handle:
+        handle.write('\n'.join(ids * 6))
+    run = str(tmp_path / 'run')
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--epochs', '30',
+                              '--base-size', '128', '--optimizer', 'adagrad',
+                              '--val-every', '5']) == 0
+    history = _history(run)
+    losses = [r['loss'] for r in history]
+    scored = [r['IoU'] for r in history if 'IoU' in r]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.01
+    assert max(scored[1:]) > scored[0] + 0.1
+    for name in ('train.log', 'curve.png', 'best_IoU.params', 'best_nIoU.params',
+                 'best-symbol.json', 'best-0000.params', 'summary.json', 'last.json'):
+        assert os.path.isfile(os.path.join(run, name)), name
+    with open(os.path.join(run, 'summary.json')) as handle:
+        summary = json.load(handle)
+    assert summary['seed'] == 3 and summary['test']['images'] == 4
+    assert summary['versions']['mxnet'] == mx.__version__
+    # the exported pair reproduces the selected network
+    net = get_model('acm_unet', blocks=1)
+    net.load_parameters(os.path.join(run, 'best_IoU.params'))
+    x = mx.nd.random.normal(shape=(1, 3, 96, 96))
+    exported = import_model(os.path.join(run, 'best-symbol.json'))
+    np.testing.assert_allclose(exported(x).asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_resumed_run_equals_uninterrupted_run(small_sirst, tmp_path):
+    common = TINY + ['--data-root', small_sirst, '--epochs', '3', '--val-every', '3']
+    whole, split = str(tmp_path / 'whole'), str(tmp_path / 'split')
+    assert train.main(common + ['--save-dir', whole]) == 0
+    assert train.main(common + ['--save-dir', split, '--stop-after', '1']) == 0
+    assert json.load(open(os.path.join(split, 'last.json')))['epoch'] == 1
+    assert train.main(['--resume', split, '--no-progress']) == 0
+    a, b = _params(os.path.join(whole, 'epoch-0003.params')), \
+        _params(os.path.join(split, 'epoch-0003.params'))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    assert [r['epoch'] for r in _history(split)] == [1, 2, 3]
+
+
+def test_killed_run_resumes_from_last_checkpoint(small_sirst, tmp_path):
+    run = str(tmp_path / 'run')
+    command = [sys.executable, os.path.join(REPO, 'train.py')] + TINY + [
+        '--data-root', small_sirst, '--save-dir', run, '--epochs', '400', '--val-every', '400']
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            last = os.path.join(run, 'last.json')
+            if os.path.isfile(last) and json.load(open(last))['epoch'] >= 2:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # somewhere inside a later epoch, maybe while saving
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    state = json.load(open(os.path.join(run, 'last.json')))
+    assert state['epoch'] >= 2
+    assert os.path.isfile(os.path.join(run, state['params']))
+    # continue to a nearby end rather than 400 epochs: only the epoch count changes
+    args = json.load(open(os.path.join(run, 'args.json')))
+    args['epochs'] = state['epoch'] + 1
+    args['val_every'] = 1
+    json.dump(args, open(os.path.join(run, 'args.json'), 'w'))
+    assert train.main(['--resume', run, '--no-progress']) == 0
+    assert json.load(open(os.path.join(run, 'last.json')))['epoch'] == state['epoch'] + 1
+    assert os.path.isfile(os.path.join(run, 'summary.json'))
+
+
+def test_nan_guard_stops_an_exploding_run(small_sirst, tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    code = train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--epochs', '30',
+                              '--optimizer', 'sgd', '--lr', '1e30', '--val-every', '30'])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert 'became nan' in err.lower() or 'became inf' in err.lower()
+    assert 'epoch' in err and 'iteration' in err
+
+
+@pytest.mark.parametrize('extra, words', [
+    (['--crop-size', '600'], 'larger than --base-size'),
+    (['--batch-size', '0'], '--batch-size must be at least 1'),
+    (['--warmup-epochs', '5', '--epochs', '5'], '--warmup-epochs'),
+])
+def test_bad_options_fail_before_any_work(small_sirst, tmp_path, capsys, extra, words):
+    run = str(tmp_path / 'run')
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--data-root', small_sirst, '--save-dir', run] + extra)
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
+    assert not os.path.exists(run)
+
+
+def test_unknown_optimizer_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        train.main(['--optimizer', 'rmsprop'])
+    assert 'nag' in capsys.readouterr().err
+
+
+def test_table3_script_trains_and_tabulates(small_sirst, tmp_path, capsys):
+    sys.path.insert(0, os.path.join(REPO, 'scripts'))
+    import table3
+    out = str(tmp_path / 'table3')
+    assert table3.main(['--gpus', '', '--data-root', small_sirst, '--epochs', '1',
+                        '--nets', 'acm_unet', '--out', out, '--', '--blocks', '1',
+                        '--base-size', '96', '--crop-size', '96', '--batch-size', '4',
+                        '--workers', '0']) == 0
+    rows = {row[0]: row for row in table3.table(out)}
+    with open(os.path.join(out, 'acm_unet', 'summary.json')) as handle:
+        summary = json.load(handle)
+    assert summary['arguments']['val_split'] == 'test'  # the paper's protocol
+    assert rows['acm_unet'][1] == summary['test']['IoU'] and rows['fpn'][1] is None
+    assert '0.743' in capsys.readouterr().out

@@ -1,0 +1,132 @@
+"""Train any registry network on SIRST with the paper's recipe.
+
+    python train.py --net acm_unet --blocks 4 --gpus 0
+    python train.py --resume runs/train/acm_unet_b4-20261127-0210     # continue a run
+
+Defaults: Soft-IoU loss, Nesterov accelerated gradient (lr 0.05, momentum 0.9, wd 1e-4)
+through gluon.Trainer with a poly(0.9) schedule, batch 8, 300 epochs, base 512 / crop 480,
+He initialisation; train on `train`, select the best epoch on `val`, report it on `test`.
+`--paper-protocol` trains on `trainval` and selects on `test`, as the paper did.
+"""
+import argparse
+import os
+import sys
+import time
+
+from data import DatasetError, SIRSTSegmentation
+from model import CheckpointError, list_models
+from utils.context import parse_contexts
+from utils.training import TrainingDiverged, load_arguments, save_arguments, train
+
+# Options a resumed run takes from its new command line when given there; everything else
+# (the workers too, unless given: they change the augmentation's random streams) comes
+# from the run's args.json.
+RUNTIME_OPTIONS = ('gpus', 'workers', 'no_progress', 'data_root')
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add = parser.add_argument
+    add('--net', default='acm_unet', help='one of: %s' % ', '.join(list_models()))
+    add('--blocks', type=int, default=4, help='residual blocks per stage (b)')
+    add('--channel-times', type=float, default=1, help='width multiplier')
+    add('--stem', default='paper', choices=['paper', 'regular'])
+    add('--data-root', default=None, help='SIRST folder (default $SIRST_ROOT)')
+    add('--split-set', default='idx_320', choices=SIRSTSegmentation.SPLIT_SETS)
+    add('--train-split', default=None, choices=SIRSTSegmentation.SPLITS,
+        help='default train (trainval with --paper-protocol)')
+    add('--val-split', default=None, choices=SIRSTSegmentation.SPLITS,
+        help='split that selects the best epoch; default val (test with --paper-protocol)')
+    add('--test-split', default='test', choices=SIRSTSegmentation.SPLITS)
+    add('--paper-protocol', action='store_true',
+        help='train on trainval and select on test, as the paper did')
+    add('--base-size', type=int, default=512)
+    add('--crop-size', type=int, default=480)
+    add('--batch-size', type=int, default=8)
+    add('--test-batch-size', type=int, default=8)
+    add('--epochs', type=int, default=300)
+    add('--val-every', type=int, default=1, help='score the selection split every N epochs')
+    add('--optimizer', default='nag', choices=['nag', 'sgd', 'adagrad'],
+        help="nag (paper), sgd with momentum, or adagrad (the toolkit's default, constant lr)")
+    add('--lr', type=float, default=0.05)
+    add('--momentum', type=float, default=0.9)
+    add('--weight-decay', type=float, default=1e-4)
+    add('--warmup-epochs', type=int, default=0)
+    add('--workers', type=int, default=2, help='data loading processes')
+    add('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
+    add('--syncbn', action='store_true', help='cross-GPU batch norm')
+    add('--kvstore', default='device')
+    add('--seed', type=int, default=0)
+    add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
+    add('--resume', default=None, help='a run directory (or its last.json) to continue')
+    add('--stop-after', type=int, default=None,
+        help='stop after this epoch (continue later with --resume)')
+    add('--no-progress', action='store_true', help='no progress bars')
+    return parser
+
+
+def resolve_arguments(argv=None):
+    """Parse, apply protocol defaults, merge a resumed run's arguments, validate."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume:
+        run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
+        if not os.path.isfile(os.path.join(run_dir, 'args.json')):
+            parser.error('--resume %s: no args.json there; pass a directory made by train.py'
+                         % args.resume)
+        saved = load_arguments(run_dir)
+        for key in RUNTIME_OPTIONS:  # given again on the command line: the new value wins
+            if getattr(args, key) != parser.get_default(key):
+                saved[key] = getattr(args, key)
+        saved['stop_after'] = args.stop_after  # an earlier --stop-after is not inherited
+        args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir))
+    else:
+        args.train_split = args.train_split or ('trainval' if args.paper_protocol else 'train')
+        args.val_split = args.val_split or ('test' if args.paper_protocol else 'val')
+        args.save_dir = args.save_dir or os.path.join(
+            'runs', 'train', '%s_b%d-%s' % (args.net, args.blocks, time.strftime('%Y%m%d-%H%M%S')))
+    problems = []
+    if args.net not in list_models():
+        problems.append('--net %s is unknown; valid: %s' % (args.net, ', '.join(list_models())))
+    if args.crop_size > args.base_size:
+        problems.append('--crop-size %d is larger than --base-size %d allows'
+                        % (args.crop_size, args.base_size))
+    for name in ('epochs', 'batch_size', 'test_batch_size', 'base_size', 'crop_size',
+                 'val_every'):
+        if getattr(args, name) < 1:
+            problems.append('--%s must be at least 1' % name.replace('_', '-'))
+    if args.lr <= 0:
+        problems.append('--lr must be positive')
+    if not 0 <= args.warmup_epochs < args.epochs:
+        problems.append('--warmup-epochs must be in [0, --epochs)')
+    if problems:
+        parser.error('; '.join(problems))
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = resolve_arguments(argv)
+    try:
+        ctx = parse_contexts(args.gpus)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.batch_size < len(ctx):
+        parser.error('--batch-size %d is smaller than the %d devices it is split across'
+                     % (args.batch_size, len(ctx)))
+    args.resuming = bool(args.resume)
+    os.makedirs(args.save_dir, exist_ok=True)
+    if not args.resuming:
+        save_arguments(args)
+    try:
+        train(args, ctx)
+    except TrainingDiverged as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 3
+    except (DatasetError, CheckpointError, FileNotFoundError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The training loop: the paper's recipe through ``gluon.Trainer``, resumable."""
+import json
+import math
+import os
+import platform
+import random
+import time
+
+import gluoncv
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+from gluoncv.utils import LRScheduler, LRSequential
+from tqdm import tqdm
+
+from data import SIRSTSegmentation
+from model import get_model, load_checkpoint, export_model
+from .checkpointing import load_checkpoint_state, save_checkpoint, save_parameters, write_json
+from .evaluation import evaluate_split
+from .history import RunLog
+from .loss import SoftIoULoss
+
+__all__ = ['train', 'TrainingDiverged', 'seed_everything']
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def seed_everything(seed):
+    """Seed Python, numpy and MXNet (augmentation, shuffling, dropout)."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    mx.random.seed(seed)
+
+
+def _norm_kwargs(args, ctx):
+    if args.syncbn and len(ctx) > 1:
+        return {'norm_layer': mx.gluon.contrib.nn.SyncBatchNorm,
+                'norm_kwargs': {'num_devices': len(ctx)}}
+    return {}
+
+
+def _lr_scheduler(args, iters_per_epoch):
+    if args.optimizer == 'adagrad':  # the toolkit's default: constant learning rate
+        return None
+    # GluonCV's schedulers divide by (iterations - 1): give each at least two
+    poly = LRScheduler('poly', base_lr=args.lr, power=0.9,
+                       niters=max(2, (args.epochs - args.warmup_epochs) * iters_per_epoch))
+    if not args.warmup_epochs:
+        return poly
+    warmup = LRScheduler('linear', base_lr=0, target_lr=args.lr,
+                         niters=max(2, args.warmup_epochs * iters_per_epoch))
+    return LRSequential([warmup, poly])
+
+
+def _optimizer(args, iters_per_epoch):
+    params = {'learning_rate': args.lr, 'wd': args.weight_decay}
+    if args.optimizer == 'nag':
+        params['momentum'] = args.momentum
+    scheduler = _lr_scheduler(args, iters_per_epoch)
+    if scheduler is not None:
+        params['lr_scheduler'] = scheduler
+    return args.optimizer, params
+
+
+def _datasets(args):
+    common = dict(root=args.data_root, split_set=args.split_set, base_size=args.base_size,
+                  crop_size=args.crop_size)
+    return (SIRSTSegmentation(split=args.train_split, mode='train', **common),
+            SIRSTSegmentation(split=args.val_split, mode='testval', **common),
+            SIRSTSegmentation(split=args.test_split, mode='testval', **common))
+
+
+def _versions():
+    return {'python': platform.python_version(), 'mxnet': mx.__version__,
+            'gluoncv': gluoncv.__version__, 'numpy': np.__version__}
+
+
+def train(args, ctx, echo=print):
+    """Run (or resume) training as ``args`` says; returns the run summary dict."""
+    os.makedirs(args.save_dir, exist_ok=True)
+    log = RunLog(args.save_dir, echo=echo)
+    resumed = load_checkpoint_state(args.save_dir, missing_ok=True) if args.resuming else None
+    train_set, val_set, test_set = _datasets(args)
+    loader = gluon.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                   last_batch='keep', num_workers=args.workers)
+    iters_per_epoch = len(loader)
+
+    net = get_model(args.net, blocks=args.blocks, channel_times=args.channel_times,
+                    stem=args.stem, **_norm_kwargs(args, ctx))
+    seed_everything(args.seed)
+    net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+    net.hybridize(static_alloc=True, static_shape=True)
+    optimizer, optimizer_params = _optimizer(args, iters_per_epoch)
+    trainer = gluon.Trainer(net.collect_params(), optimizer, optimizer_params,
+                            kvstore=args.kvstore)
+    loss_fn = SoftIoULoss()
+    loss_fn.hybridize(static_alloc=True, static_shape=True)
+
+    state = {'epoch': 0, 'best': {'IoU': -1.0, 'nIoU': -1.0}, 'best_epoch': {}}
+    if resumed:
+        load_checkpoint(net, os.path.join(args.save_dir, resumed['params']), ctx=ctx)
+        trainer.load_states(os.path.join(args.save_dir, resumed['states']))
+        state = {k: resumed[k] for k in state}
+        log.truncate_after(state['epoch'])
+        log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f)'
+                % (args.save_dir, state['epoch'], state['best']['IoU'], state['best']['nIoU']))
+    else:
+        log.say('Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
+                '%s lr %g, batch %d on %s, base %d, crop %d'
+                % (args.net, args.blocks, args.split_set, args.train_split, len(train_set),
+                   args.val_split, args.epochs, args.optimizer, args.lr, args.batch_size,
+                   ','.join(str(c) for c in ctx), args.base_size, args.crop_size))
+        if args.val_split == args.test_split:
+            log.say('Note: the %r split selects the best epoch and is also the one reported '
+                    '(the paper\'s protocol), so its figures are optimistic.' % args.val_split)
+
+    stop_at = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
+    for epoch in range(state['epoch'] + 1, stop_at + 1):
+        # Re-seeding from the epoch makes a resumed run repeat an uninterrupted one.
+        seed_everything(args.seed * 100003 + epoch)
+        start = time.time()
+        mean_loss = _train_epoch(net, trainer, loss_fn, loader, ctx, epoch, args)
+        record = {'epoch': epoch, 'loss': mean_loss, 'lr': trainer.learning_rate,
+                  'train_seconds': round(time.time() - start, 2)}
+        if epoch % args.val_every == 0 or epoch == args.epochs:
+            scores = evaluate_split(net, val_set, ctx, batch_size=args.test_batch_size,
+                                    num_workers=min(args.workers, 2), progress=False)
+            scores.pop('roc')
+            record.update({k: scores[k] for k in ('IoU', 'nIoU', 'Pd', 'Fa', 'AUC')},
+                          split=args.val_split)
+            for key in ('IoU', 'nIoU'):
+                if scores[key] > state['best'][key]:
+                    state['best'][key] = scores[key]
+                    state['best_epoch'][key] = epoch
+                    save_parameters(net, os.path.join(args.save_dir, 'best_%s.params' % key))
+        record['seconds'] = round(time.time() - start, 2)
+        state['epoch'] = epoch
+        save_checkpoint(args.save_dir, net, trainer, state)
+        log.add(record)
+        log.say('epoch %3d  loss %.4f  lr %.5f  %s  %.0fs' % (
+            epoch, mean_loss, record['lr'],
+            ('%s IoU %.4f nIoU %.4f Pd %.4f Fa %.2fe-6' % (
+                args.val_split, record['IoU'], record['nIoU'], record['Pd'],
+                record['Fa'] * 1e6)) if 'IoU' in record else '(not scored)',
+            record['seconds']))
+
+    if state['epoch'] < args.epochs:
+        log.say('Stopped after epoch %d of %d; continue with --resume %s'
+                % (state['epoch'], args.epochs, args.save_dir))
+        return None
+    return _finish(args, net, ctx, test_set, state, log)
+
+
+def _train_epoch(net, trainer, loss_fn, loader, ctx, epoch, args):
+    total, count, pending = 0.0, 0, None
+
+    def check(losses, iteration):
+        value = float(sum(l.asscalar() for l in losses) / len(losses))
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                'The loss became %s at epoch %d, iteration %d (lr %g); stopped without '
+                'saving this epoch. The last good checkpoint is in %s. Lower --lr or use '
+                '--warmup-epochs.' % (value, epoch, iteration, trainer.learning_rate,
+                                      args.save_dir))
+        return value
+
+    bar = tqdm(loader, desc='epoch %d' % epoch, unit='batch', leave=False,
+               disable=args.no_progress)
+    for iteration, (images, masks) in enumerate(bar, 1):
+        images = gluon.utils.split_and_load(images, ctx, even_split=False)
+        masks = gluon.utils.split_and_load(masks, ctx, even_split=False)
+        with autograd.record():
+            losses = [loss_fn(net(x), y) for x, y in zip(images, masks)]
+        autograd.backward(losses)
+        # The toolkit divided the gradient of its batch-level loss by the batch size too;
+        # keeping that keeps its learning rates meaningful.
+        trainer.step(args.batch_size)
+        # Read the previous iteration's loss while the engine runs this one.
+        if pending is not None:
+            total += check(*pending)
+            count += 1
+            bar.set_postfix(loss='%.4f' % (total / count))
+        pending = (losses, iteration)
+    if pending is not None:
+        total += check(*pending)
+        count += 1
+    return total / max(count, 1)
+
+
+def _finish(args, net, ctx, test_set, state, log):
+    best_path = os.path.join(args.save_dir, 'best_IoU.params')
+    load_checkpoint(net, best_path, ctx=ctx)
+    prefix = os.path.join(args.save_dir, 'best')
+    export_model(net, prefix, input_shape=(1, 3, args.base_size, args.base_size), ctx=ctx[0])
+    scores = evaluate_split(net, test_set, ctx, batch_size=args.test_batch_size,
+                            num_workers=min(args.workers, 2), progress=not args.no_progress)
+    scores.pop('roc')
+    summary = {
+        'arguments': vars(args), 'versions': _versions(), 'seed': args.seed,
+        'best_epoch': state['best_epoch'], 'best_selection_scores': state['best'],
+        'selection_split': args.val_split, 'test_split': args.test_split,
+        'test': scores, 'exported': [prefix + '-symbol.json', prefix + '-0000.params'],
+    }
+    write_json(os.path.join(args.save_dir, 'summary.json'), summary)
+    log.say('Best epoch by IoU on %s: %d. %s/%s: IoU %.4f nIoU %.4f Pd %.4f Fa %.2fe-6 AUC %.4f'
+            % (args.val_split, state['best_epoch'].get('IoU', 0), args.split_set,
+               args.test_split, scores['IoU'], scores['nIoU'], scores['Pd'],
+               scores['Fa'] * 1e6, scores['AUC']))
+    log.say('Exported %s-symbol.json / -0000.params; summary in %s'
+            % (prefix, os.path.join(args.save_dir, 'summary.json')))
+    return summary
+
+
+def save_arguments(args):
+    write_json(os.path.join(args.save_dir, 'args.json'), vars(args))
+
+
+def load_arguments(run_dir):
+    with open(os.path.join(run_dir, 'args.json')) as handle:
+        return json.load(handle)
