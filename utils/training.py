@@ -137,8 +137,8 @@ def train(args, ctx, echo=print):
                     save_parameters(net, os.path.join(args.save_dir, 'best_%s.params' % key))
         record['seconds'] = round(time.time() - start, 2)
         state['epoch'] = epoch
+        log.add(record)  # before the checkpoint: a resume drops records past its epoch
         save_checkpoint(args.save_dir, net, trainer, state)
-        log.add(record)
         log.say('epoch %3d  loss %.4f  lr %.5f  %s  %.0fs' % (
             epoch, mean_loss, record['lr'],
             ('%s IoU %.4f nIoU %.4f Pd %.4f Fa %.2fe-6' % (
