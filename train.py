@@ -58,7 +58,8 @@ def build_parser():
     add('--kvstore', default='device')
     add('--seed', type=int, default=0)
     add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
-    add('--resume', default=None, help='a run directory (or its last.json) to continue')
+    add('--resume', default=None,
+        help='a run directory (or its last.json) to continue; with --epochs, to a new end')
     add('--stop-after', type=int, default=None,
         help='stop after this epoch (continue later with --resume)')
     add('--no-progress', action='store_true', help='no progress bars')
@@ -79,6 +80,11 @@ def resolve_arguments(argv=None):
             if getattr(args, key) != parser.get_default(key):
                 saved[key] = getattr(args, key)
         saved['stop_after'] = args.stop_after  # an earlier --stop-after is not inherited
+        if args.epochs != parser.get_default('epochs'):  # shorten or extend the run
+            if args.epochs != saved['epochs'] and saved['optimizer'] != 'adagrad':
+                print('note: the learning-rate schedule restored from the checkpoint still '
+                      'ends at epoch %d' % saved['epochs'], file=sys.stderr)
+            saved['epochs'] = args.epochs
         args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir))
     else:
         args.train_split = args.train_split or ('trainval' if args.paper_protocol else 'train')
