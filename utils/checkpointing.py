@@ -22,6 +22,7 @@ def atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates files readable by their owner only
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
