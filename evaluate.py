@@ -3,7 +3,13 @@ optional side-by-side images.
 
     python evaluate.py --net acm_unet --blocks 4 --resume <params or -symbol.json>
     python evaluate.py --net acm_unet --blocks 4 --pretrained --split-set idx_427
+    python evaluate.py --net acm_unet --blocks 4 --pretrained --form int8   # faster, approximate
+
+On the CPU the network runs through oneDNN's fused subgraphs (``--form onednn``), which
+gives the same logits as the Gluon network up to float rounding; ``--form hybrid`` is the
+plain static graph (the default on GPUs), ``--form int8`` is calibrated on training images.
 """
+import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
 import json
 import os
@@ -14,6 +20,7 @@ import numpy as np
 
 from data import DatasetError, SIRSTSegmentation
 from model import CheckpointError
+from model.inference import FORMS, form_available, prepare
 from utils.context import parse_contexts
 from utils.evaluation import evaluate_split, resize_logits
 from utils.loading import add_model_arguments, load_network
@@ -31,15 +38,42 @@ def build_parser():
                         help='images and masks are resized to this square size, as the '
                              'original toolkit evaluated')
     parser.add_argument('--test-batch-size', type=int, default=8)
-    parser.add_argument('--workers', type=int, default=2, help='data loading processes')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='data loading processes (default 2 with GPUs; 0 on the CPU, '
+                             'where they would take cores from the network: 59 s instead of '
+                             '65 s for idx_320 test on 2 cores)')
     parser.add_argument('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
     parser.add_argument('--out', default=None,
                         help='folder for metrics.json, roc.png and images '
                              '(default runs/evaluate/<net>-<split-set>-<split>)')
     parser.add_argument('--save-images', action='store_true',
                         help='save input | ground truth | prediction for every scored image')
+    parser.add_argument('--form', default=None, choices=[f for f in FORMS if f != 'imperative'],
+                        help='execution form (default: onednn on the CPU, hybrid on GPUs)')
+    parser.add_argument('--calib-images', type=int, default=32,
+                        help='trainval images that calibrate --form int8')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser
+
+
+def fast_network(net, args, ctx):
+    """``net`` in the execution form ``args.form`` asks for (or the best exact one)."""
+    form = args.form or ('onednn' if form_available('onednn', ctx[0])[0] else 'hybrid')
+    if form == 'hybrid':  # the Gluon network itself: it may span several GPUs
+        net.hybridize(static_alloc=True, static_shape=True)
+        return net, form
+    if len(ctx) > 1:
+        raise ValueError('--form %s runs on one device; pass one GPU or --form hybrid' % form)
+    ok, why = form_available(form, ctx[0])
+    if not ok:
+        raise ValueError('--form %s is not available here: %s' % (form, why))
+    calib = None
+    if form == 'int8':
+        from utils.calibration import calibration_images
+        calib = calibration_images(args.data_root, args.calib_images, split='trainval',
+                                   split_set=args.split_set, base_size=args.base_size)
+    shape = (args.test_batch_size, 3, args.base_size, args.base_size)
+    return prepare(net, form, shape, ctx=ctx[0], calib_data=calib, warm_up=False), form
 
 
 def main(argv=None):
@@ -52,10 +86,11 @@ def main(argv=None):
         dataset.verify()  # a bad file stops us before any result is written
         ctx = parse_contexts(args.gpus)
         net = load_network(args, ctx)
+        start = time.time()
+        net, form = fast_network(net, args, ctx)
     except (DatasetError, CheckpointError, FileNotFoundError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
-    net.hybridize(static_alloc=True, static_shape=True)
     os.makedirs(out, exist_ok=True)
 
     on_batch = None
@@ -71,9 +106,10 @@ def main(argv=None):
                 side_by_side(image, native, pred,
                              os.path.join(image_dir, dataset.ids[idx] + '.png'))
 
-    start = time.time()
+    workers = args.workers if args.workers is not None else (
+        0 if all(c.device_type == 'cpu' for c in ctx) else 2)
     results = evaluate_split(net, dataset, ctx, batch_size=args.test_batch_size,
-                             num_workers=args.workers, on_batch=on_batch,
+                             num_workers=workers, on_batch=on_batch,
                              progress=not args.no_progress)
     seconds = time.time() - start
     roc = results.pop('roc')
@@ -84,11 +120,12 @@ def main(argv=None):
                delimiter=',', header='threshold,fpr,tpr', comments='')
     report = dict(results, seconds=round(seconds, 2), net=args.net, blocks=args.blocks,
                   weights=args.resume or ('pretrained' if args.pretrained else None),
-                  split_set=args.split_set, split=args.split, base_size=args.base_size)
+                  split_set=args.split_set, split=args.split, base_size=args.base_size,
+                  form=form)
     with open(os.path.join(out, 'metrics.json'), 'w') as handle:
         json.dump(report, handle, indent=2)
-    print('%s on %s/%s (%d images, %.1f s)' % (args.net, args.split_set, args.split,
-                                               results['images'], seconds))
+    print('%s on %s/%s (%d images, %.1f s, %s form)' % (
+        args.net, args.split_set, args.split, results['images'], seconds, form))
     print('  IoU  %.4f\n  nIoU %.4f\n  Pd   %.4f\n  Fa   %.2f x 1e-6\n  AUC  %.4f'
           % (results['IoU'], results['nIoU'], results['Pd'], results['Fa'] * 1e6,
              results['AUC']))

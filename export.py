@@ -1,7 +1,9 @@
 """Export a network to <prefix>-symbol.json and <prefix>-0000.params for deployment.
 
     python export.py --net acm_unet --blocks 4 --pretrained --prefix deploy/acm_unet
+    python export.py --net acm_unet --blocks 4 --pretrained --prefix deploy/acm_unet --fold-bn
 """
+import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
 import sys
 
@@ -15,13 +17,16 @@ def main(argv=None):
     parser.add_argument('--prefix', required=True, help='output prefix, e.g. deploy/acm_unet')
     parser.add_argument('--input-size', type=int, nargs=2, default=[512, 512],
                         metavar=('H', 'W'), help='size of the one forward pass before export')
+    parser.add_argument('--fold-bn', action='store_true',
+                        help='fold batch norm into the convolutions (inference-only graph)')
     args = parser.parse_args(argv)
     try:
         net = load_network(args, None)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
-    files = export_model(net, args.prefix, input_shape=(1, 3) + tuple(args.input_size))
+    files = export_model(net, args.prefix, input_shape=(1, 3) + tuple(args.input_size),
+                         fold_bn=args.fold_bn)
     print('wrote %s and %s' % files)
     return 0
 

@@ -6,6 +6,7 @@ Each image, of any size and PNG/JPEG/TIFF mode, is resized to --base-size (as ev
 does); the logits are resized back, and <name>_mask.png (0/255, the input's size) and
 <name>_overlay.png are written to --out.
 """
+import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
 import os
 import sys

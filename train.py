@@ -2,26 +2,31 @@
 
     python train.py --net acm_unet --blocks 4 --gpus 0
     python train.py --resume runs/train/acm_unet_b4-20261127-0210     # continue a run
+    python tools/launch_local.py -n 2 -s 1 -- python train.py --kvstore dist_sync   # 2 workers
 
 Defaults: Soft-IoU loss, Nesterov accelerated gradient (lr 0.05, momentum 0.9, wd 1e-4)
 through gluon.Trainer with a poly(0.9) schedule, batch 8, 300 epochs, base 512 / crop 480,
 He initialisation; train on `train`, select the best epoch on `val`, report it on `test`.
 `--paper-protocol` trains on `trainval` and selects on `test`, as the paper did.
 """
+import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
 import os
 import sys
 import time
+import traceback
 
 from data import DatasetError, SIRSTSegmentation
 from model import CheckpointError, list_models
 from utils.context import parse_contexts
+from utils.distributed import ClusterWorker, DistributedError, is_distributed
 from utils.training import TrainingDiverged, load_arguments, save_arguments, train
 
 # Options a resumed run takes from its new command line when given there; everything else
 # (the workers too, unless given: they change the augmentation's random streams) comes
 # from the run's args.json.
-RUNTIME_OPTIONS = ('gpus', 'workers', 'no_progress', 'data_root')
+RUNTIME_OPTIONS = ('gpus', 'workers', 'no_progress', 'data_root', 'dist_timeout',
+                   'dist_param_dir')
 
 
 def build_parser():
@@ -55,7 +60,15 @@ def build_parser():
     add('--workers', type=int, default=2, help='data loading processes')
     add('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
     add('--syncbn', action='store_true', help='cross-GPU batch norm')
-    add('--kvstore', default='device')
+    add('--kvstore', default='device',
+        help='device or local on one machine; dist_sync, dist_device_sync or dist_async as '
+             'one worker of a multi-machine job (see tools/launch_local.py)')
+    add('--dist-timeout', type=float, default=300,
+        help='distributed runs: a worker that waits this many seconds for its peers (or the '
+             'scheduler) stops with an error; allow for worker 0\'s validation and saving')
+    add('--dist-param-dir', default=None,
+        help='distributed runs: every worker saves its parameters at its start and end here '
+             '(worker<rank>-epoch<N>.params), to check that the workers agree')
     add('--seed', type=int, default=0)
     add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
     add('--resume', default=None,
@@ -77,7 +90,7 @@ def resolve_arguments(argv=None):
                          % args.resume)
         saved = load_arguments(run_dir)
         for key in RUNTIME_OPTIONS:  # given again on the command line: the new value wins
-            if getattr(args, key) != parser.get_default(key):
+            if getattr(args, key) != parser.get_default(key) or key not in saved:
                 saved[key] = getattr(args, key)
         saved['stop_after'] = args.stop_after  # an earlier --stop-after is not inherited
         if args.epochs != parser.get_default('epochs'):  # shorten or extend the run
@@ -103,6 +116,8 @@ def resolve_arguments(argv=None):
             problems.append('--%s must be at least 1' % name.replace('_', '-'))
     if args.lr <= 0:
         problems.append('--lr must be positive')
+    if args.dist_timeout <= 0:
+        problems.append('--dist-timeout must be positive')
     if not 0 <= args.warmup_epochs < args.epochs:
         problems.append('--warmup-epochs must be in [0, --epochs)')
     if problems:
@@ -120,17 +135,40 @@ def main(argv=None):
         parser.error('--batch-size %d is smaller than the %d devices it is split across'
                      % (args.batch_size, len(ctx)))
     args.resuming = bool(args.resume)
-    os.makedirs(args.save_dir, exist_ok=True)
-    if not args.resuming:
-        save_arguments(args)
+    dist = None
+    if is_distributed(args.kvstore):
+        try:
+            dist = ClusterWorker.connect(args.kvstore, args.dist_timeout)
+        except DistributedError as err:
+            parser.error(str(err))
+        # any failure ends the worker at once; success waits for the others first
+        return dist.finish(_train(args, ctx, dist))
+    return _train(args, ctx)
+
+
+def _train(args, ctx, dist=None):
+    if dist is None or dist.rank == 0:  # the other workers of a distributed run write nothing
+        os.makedirs(args.save_dir, exist_ok=True)
+        if not args.resuming:
+            save_arguments(args)
     try:
-        train(args, ctx)
+        train(args, ctx, dist=dist)
     except TrainingDiverged as err:
         print('error: %s' % err, file=sys.stderr)
         return 3
-    except (DatasetError, CheckpointError, FileNotFoundError) as err:
+    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if dist is None:
+            raise
+        print('error: interrupted', file=sys.stderr)
+        return 130
+    except Exception:  # pylint: disable=broad-except
+        if dist is None:
+            raise
+        traceback.print_exc()  # the worker must still end rather than wait for its peers
+        return 1
     return 0
 
 

@@ -5,6 +5,8 @@ import warnings
 import mxnet as mx
 from mxnet import gluon
 
+from .folding import fold_batchnorm
+
 __all__ = ['export_model', 'import_model', 'exported_files']
 
 
@@ -16,10 +18,11 @@ def exported_files(path):
     return path + '-symbol.json', path + '-0000.params'
 
 
-def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None):
+def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None, fold_bn=False):
     """Hybridize ``net``, run it once on ``input_shape`` and write the exported pair.
 
-    Returns ``(symbol_file, params_file)``.
+    With ``fold_bn`` every batch norm that follows a convolution is folded into it (an
+    inference-only graph with fewer operators). Returns ``(symbol_file, params_file)``.
     """
     ctx = ctx or mx.cpu()
     folder = os.path.dirname(os.path.abspath(prefix))
@@ -27,6 +30,12 @@ def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None):
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros(input_shape, ctx=ctx)).wait_to_read()
     net.export(prefix, epoch=0)
+    if fold_bn:
+        symbol_file, params_file = exported_files(prefix)
+        symbol, args, aux, _ = fold_batchnorm(*mx.model.load_checkpoint(prefix, 0))
+        symbol.save(symbol_file)
+        mx.nd.save(params_file, dict([('arg:' + k, v) for k, v in args.items()] +
+                                     [('aux:' + k, v) for k, v in aux.items()]))
     return exported_files(prefix)
 
 

@@ -26,6 +26,18 @@ def conv_bn_relu(channels, kernel_size, norm_layer=nn.BatchNorm, norm_kwargs=Non
     return block
 
 
+class GlobalAvgPool(HybridBlock):
+    """Global average pooling to (B, C, 1, 1), as ``nn.GlobalAvgPool2D`` computes it.
+
+    MXNet 1.9.1's global ``Pooling`` has a very slow backward pass on the CPU (3.1 s for a
+    batch of 8 x 16 x 480 x 480, half a minute's training step spends 4.5 s there);
+    ``AdaptiveAvgPooling2D`` to 1 x 1 is the same average with a fast backward pass.
+    """
+
+    def hybrid_forward(self, F, x):  # pylint: disable=arguments-differ
+        return F.contrib.AdaptiveAvgPooling2D(x, output_size=1)
+
+
 def _channel_attention(global_pool, out_channels_factor=1, bottleneck=True, sigmoid=True):
     """Factory for an attention branch: [GAP] -> 1x1 conv -> BN [-> ReLU -> 1x1 -> BN] [-> sigmoid].
 
@@ -35,8 +47,9 @@ def _channel_attention(global_pool, out_channels_factor=1, bottleneck=True, sigm
     def build(channels, reduction, norm_layer, norm_kwargs):
         norm_kwargs = norm_kwargs or {}
         block = nn.HybridSequential(prefix='')
+        block.global_context = global_pool  # its weights are (B, C, 1, 1): broadcast them
         if global_pool:
-            block.add(nn.GlobalAvgPool2D())
+            block.add(GlobalAvgPool())
         if bottleneck:
             block.add(nn.Conv2D(channels // reduction, kernel_size=1))
             block.add(norm_layer(**norm_kwargs))
@@ -51,14 +64,22 @@ def _channel_attention(global_pool, out_channels_factor=1, bottleneck=True, sigm
 
 # --- how each mode combines the high-level input xh and the low-level input xl -----------
 
+def _modulate(F, x, weights, global_context):
+    """``x`` scaled by attention ``weights``, (B, C, 1, 1) when ``global_context``."""
+    # broadcast_like + elementwise product: the same numbers as broadcast_mul, but its
+    # backward pass is 1.7x faster on the CPU, and 1.4x where no broadcast is needed.
+    return x * (F.broadcast_like(weights, x) if global_context else weights)
+
+
 def _bidirectional(fuse, F, xh, xl):
-    # Eq. (5) of the paper, with the toolkit's factor 2.
-    return (2 * F.broadcast_mul(xl, fuse.topdown(xh)) +
-            2 * F.broadcast_mul(xh, fuse.bottomup(xl)))
+    # Eq. (5) of the paper, with the toolkit's factor 2 (taken out of the sum: doubling is
+    # exact in floating point, so the result is bit-identical and one pass cheaper).
+    return 2 * (_modulate(F, xl, fuse.topdown(xh), fuse.topdown.global_context) +
+                _modulate(F, xh, fuse.bottomup(xl), fuse.bottomup.global_context))
 
 
 def _topdown(fuse, F, xh, xl):
-    return xh + F.broadcast_mul(xl, F.sigmoid(fuse.global_att(xh)))
+    return xh + _modulate(F, xl, F.sigmoid(fuse.global_att(xh)), fuse.global_att.global_context)
 
 
 def _selective_kernel(fuse, F, xh, xl):
@@ -66,7 +87,7 @@ def _selective_kernel(fuse, F, xh, xl):
     weights = F.softmax(F.reshape(weights, (0, 2, -1, 0)), axis=1)   # (B, 2, C, 1)
     w_high = F.reshape(F.slice_axis(weights, axis=1, begin=0, end=1), (0, -1, 1, 1))
     w_low = F.reshape(F.slice_axis(weights, axis=1, begin=1, end=2), (0, -1, 1, 1))
-    return 2 * F.broadcast_mul(xh, w_high) + 2 * F.broadcast_mul(xl, w_low)
+    return 2 * (_modulate(F, xh, w_high, True) + _modulate(F, xl, w_low, True))
 
 
 def _direct_add(fuse, F, xh, xl):

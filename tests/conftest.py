@@ -12,6 +12,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), 'shared')
 sys.path.insert(0, REPO)
+import utils.cores  # noqa: E402,F401  (before mxnet: all cores for MXNet's thread pool)
 
 RELEASED_NAME = '0.7442-ResUNet_AsymBi_DENTIST_Puma1_GPU_0-IoU-288-best.params'
 

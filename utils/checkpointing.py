@@ -48,18 +48,24 @@ def save_parameters(net, path):
 
 
 def save_checkpoint(run_dir, net, trainer, state):
-    """Save parameters, optimizer state and ``state`` (epoch, best scores...) for resuming."""
+    """Save parameters, optimizer state and ``state`` (epoch, best scores...) for resuming.
+
+    ``trainer`` None saves no optimizer state (``last.json`` says ``"states": null``): a
+    dist_async run keeps it on the parameter servers, which cannot save it.
+    """
     epoch = state['epoch']
-    params, states = 'epoch-%04d.params' % epoch, 'epoch-%04d.states' % epoch
+    params = 'epoch-%04d.params' % epoch
+    states = None if trainer is None else 'epoch-%04d.states' % epoch
     save_parameters(net, os.path.join(run_dir, params))
-    atomic_write(os.path.join(run_dir, states), trainer.save_states)
+    if states:
+        atomic_write(os.path.join(run_dir, states), trainer.save_states)
     previous = load_checkpoint_state(run_dir, missing_ok=True)
     atomic_write(os.path.join(run_dir, LAST), _write_json(dict(state, params=params,
                                                               states=states)))
     if previous and previous['epoch'] != epoch:  # only now is the older one redundant
         for key in ('params', 'states'):
-            old = os.path.join(run_dir, previous[key])
-            if os.path.exists(old):
+            old = previous.get(key) and os.path.join(run_dir, previous[key])
+            if old and os.path.exists(old):
                 os.remove(old)
 
 

@@ -11,17 +11,19 @@ __all__ = ['RunLog']
 
 class RunLog(object):
     """Appends to ``train.log`` and ``history.jsonl`` in the run directory and redraws
-    ``curve.png``; messages are echoed to the console through ``echo``."""
+    ``curve.png``; messages are echoed to the console through ``echo``. With
+    ``files=False`` (the workers other than 0 of a distributed run) it only echoes."""
 
-    def __init__(self, run_dir, echo=print):
-        self.run_dir, self.echo = run_dir, echo
+    def __init__(self, run_dir, echo=print, files=True):
+        self.run_dir, self.echo, self.files = run_dir, echo, files
         self.text = os.path.join(run_dir, 'train.log')
         self.jsonl = os.path.join(run_dir, 'history.jsonl')
 
     def say(self, message):
         self.echo(message)
-        with open(self.text, 'a') as handle:
-            handle.write(message + '\n')
+        if self.files:
+            with open(self.text, 'a') as handle:
+                handle.write(message + '\n')
 
     def records(self):
         if not os.path.isfile(self.jsonl):
@@ -31,11 +33,15 @@ class RunLog(object):
 
     def truncate_after(self, epoch):
         """Drop records past ``epoch`` (a resumed run redoes them)."""
+        if not self.files:
+            return
         kept = [r for r in self.records() if r['epoch'] <= epoch]
         with open(self.jsonl, 'w') as handle:
             handle.writelines(json.dumps(r) + '\n' for r in kept)
 
     def add(self, record):
+        if not self.files:
+            return
         with open(self.jsonl, 'a') as handle:
             handle.write(json.dumps(record) + '\n')
         self.plot()

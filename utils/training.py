@@ -41,9 +41,16 @@ def _norm_kwargs(args, ctx):
     return {}
 
 
-def _lr_scheduler(args, iters_per_epoch):
+def _lr_scheduler(args, iters_per_epoch, mxnet_only=False):
     if args.optimizer == 'adagrad':  # the toolkit's default: constant learning rate
         return None
+    if mxnet_only:
+        # dist_async sends the optimizer, pickled, to servers that have only MXNet loaded:
+        # the same warm-up and poly(0.9) decay from MXNet's own class
+        warmup = args.warmup_epochs * iters_per_epoch
+        return mx.lr_scheduler.PolyScheduler(
+            max_update=warmup + max(2, (args.epochs - args.warmup_epochs) * iters_per_epoch) - 1,
+            base_lr=args.lr, pwr=0.9, warmup_steps=warmup)
     # GluonCV's schedulers divide by (iterations - 1): give each at least two
     poly = LRScheduler('poly', base_lr=args.lr, power=0.9,
                        niters=max(2, (args.epochs - args.warmup_epochs) * iters_per_epoch))
@@ -54,11 +61,14 @@ def _lr_scheduler(args, iters_per_epoch):
     return LRSequential([warmup, poly])
 
 
-def _optimizer(args, iters_per_epoch):
+def _optimizer(args, iters_per_epoch, dist=None):
     params = {'learning_rate': args.lr, 'wd': args.weight_decay}
     if args.optimizer == 'nag':
         params['momentum'] = args.momentum
-    scheduler = _lr_scheduler(args, iters_per_epoch)
+    if dist is not None and not dist.asynchronous:
+        params['rescale_grad'] = 1.0 / dist.num_workers  # the servers sum the gradients
+    scheduler = _lr_scheduler(args, iters_per_epoch,
+                              mxnet_only=dist is not None and dist.asynchronous)
     if scheduler is not None:
         params['lr_scheduler'] = scheduler
     return args.optimizer, params
@@ -77,32 +87,56 @@ def _versions():
             'gluoncv': gluoncv.__version__, 'numpy': np.__version__}
 
 
-def train(args, ctx, echo=print):
-    """Run (or resume) training as ``args`` says; returns the run summary dict."""
-    os.makedirs(args.save_dir, exist_ok=True)
-    log = RunLog(args.save_dir, echo=echo)
+def train(args, ctx, echo=print, dist=None):
+    """Run (or resume) training as ``args`` says; returns the run summary dict.
+
+    ``dist``: this process's :class:`utils.distributed.ClusterWorker` in a distributed run.
+    Every worker trains on its own shard; only worker 0 validates, writes files and
+    exports (the others return None).
+    """
+    chief = dist is None or dist.rank == 0
+    if chief:
+        os.makedirs(args.save_dir, exist_ok=True)
+    else:
+        echo = dist.prefixed(echo)
+    log = RunLog(args.save_dir, echo=echo, files=chief)
     resumed = load_checkpoint_state(args.save_dir, missing_ok=True) if args.resuming else None
     train_set, val_set, test_set = _datasets(args)
-    loader = gluon.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                                   last_batch='keep', num_workers=args.workers)
+    if dist is None:
+        loader = gluon.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                       last_batch='keep', num_workers=args.workers)
+    else:
+        loader = dist.loader(train_set, args.batch_size, args.workers, args.seed)
     iters_per_epoch = len(loader)
+    # dist_async's servers count one update per worker's push
+    schedule_iters = iters_per_epoch * (dist.num_workers if dist and dist.asynchronous else 1)
 
     net = get_model(args.net, blocks=args.blocks, channel_times=args.channel_times,
                     stem=args.stem, **_norm_kwargs(args, ctx))
     seed_everything(args.seed)
+    if dist is not None:  # known shapes: the initial values are drawn now, from the shared seed
+        net.infer_shape(mx.nd.zeros((1, 3, args.crop_size, args.crop_size)))
     net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
     net.hybridize(static_alloc=True, static_shape=True)
-    optimizer, optimizer_params = _optimizer(args, iters_per_epoch)
+    optimizer, optimizer_params = _optimizer(args, schedule_iters, dist)
     trainer = gluon.Trainer(net.collect_params(), optimizer, optimizer_params,
-                            kvstore=args.kvstore)
+                            kvstore=dist.kv if dist else args.kvstore,
+                            update_on_kvstore=dist.update_on_kvstore() if dist else None)
     loss_fn = SoftIoULoss()
     loss_fn.hybridize(static_alloc=True, static_shape=True)
 
     state = {'epoch': 0, 'best': {'IoU': -1.0, 'nIoU': -1.0}, 'best_epoch': {}}
     if resumed:
         load_checkpoint(net, os.path.join(args.save_dir, resumed['params']), ctx=ctx)
-        trainer.load_states(os.path.join(args.save_dir, resumed['states']))
         state = {k: resumed[k] for k in state}
+        if dist is not None and dist.asynchronous:
+            # the servers held the optimizer: only the schedule's position can be restored
+            trainer.optimizer.begin_num_update = state['epoch'] * schedule_iters
+            log.say('Note: dist_async kept the optimizer state (momentum) on the servers, '
+                    'where it cannot be saved; resuming with the saved parameters and the '
+                    'learning-rate schedule, momentum restarts from zero.')
+        else:
+            trainer.load_states(os.path.join(args.save_dir, resumed['states']))
         log.truncate_after(state['epoch'])
         log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f)'
                 % (args.save_dir, state['epoch'], state['best']['IoU'], state['best']['nIoU']))
@@ -115,16 +149,28 @@ def train(args, ctx, echo=print):
         if args.val_split == args.test_split:
             log.say('Note: the %r split selects the best epoch and is also the one reported '
                     '(the paper\'s protocol), so its figures are optimistic.' % args.val_split)
+    if dist is not None:
+        log.say(dist.describe(args.batch_size, args.lr, len(train_set), len(dist.sampler)))
+        dist.share_initial_parameters(trainer)
+        dist.save_worker_parameters(net, getattr(args, 'dist_param_dir', None), state['epoch'])
 
     stop_at = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
     for epoch in range(state['epoch'] + 1, stop_at + 1):
-        # Re-seeding from the epoch makes a resumed run repeat an uninterrupted one.
-        seed_everything(args.seed * 100003 + epoch)
+        # Re-seeding from the epoch makes a resumed run repeat an uninterrupted one (each
+        # worker of a distributed run augments with its own stream).
+        seed_everything(args.seed * 100003 + epoch + (dist.rank * 1000003 if dist else 0))
+        if dist is not None:
+            dist.start_epoch(epoch)
         start = time.time()
         mean_loss = _train_epoch(net, trainer, loss_fn, loader, ctx, epoch, args)
-        record = {'epoch': epoch, 'loss': mean_loss, 'lr': trainer.learning_rate,
-                  'train_seconds': round(time.time() - start, 2)}
-        if epoch % args.val_every == 0 or epoch == args.epochs:
+        extra = {}
+        if dist is not None:  # averaged over the workers; worker 0's watchdog rests after
+            mean_loss, extra = dist.end_epoch(net, mean_loss)
+            if dist.asynchronous:  # the servers run the schedule: log where it stands
+                dist.follow_schedule(trainer.optimizer, epoch * schedule_iters)
+        record = dict({'epoch': epoch, 'loss': mean_loss, 'lr': trainer.learning_rate,
+                       'train_seconds': round(time.time() - start, 2)}, **extra)
+        if chief and (epoch % args.val_every == 0 or epoch == args.epochs):
             scores = evaluate_split(net, val_set, ctx, batch_size=args.test_batch_size,
                                     num_workers=min(args.workers, 2), progress=False)
             scores.pop('roc')
@@ -137,8 +183,12 @@ def train(args, ctx, echo=print):
                     save_parameters(net, os.path.join(args.save_dir, 'best_%s.params' % key))
         record['seconds'] = round(time.time() - start, 2)
         state['epoch'] = epoch
+        if not chief:
+            log.say('epoch %3d  loss %.4f  %.0fs' % (epoch, mean_loss, record['seconds']))
+            continue
         log.add(record)  # before the checkpoint: a resume drops records past its epoch
-        save_checkpoint(args.save_dir, net, trainer, state)
+        save_checkpoint(args.save_dir, net,
+                        None if dist is not None and dist.asynchronous else trainer, state)
         log.say('epoch %3d  loss %.4f  lr %.5f  %s  %.0fs' % (
             epoch, mean_loss, record['lr'],
             ('%s IoU %.4f nIoU %.4f Pd %.4f Fa %.2fe-6' % (
@@ -146,10 +196,17 @@ def train(args, ctx, echo=print):
                 record['Fa'] * 1e6)) if 'IoU' in record else '(not scored)',
             record['seconds']))
 
+    if dist is not None:
+        dist.save_worker_parameters(net, getattr(args, 'dist_param_dir', None), state['epoch'])
     if state['epoch'] < args.epochs:
         log.say('Stopped after epoch %d of %d; continue with --resume %s'
                 % (state['epoch'], args.epochs, args.save_dir))
         return None
+    if not chief:
+        return None
+    if dist is not None and dist.asynchronous:  # its parameters stay tied to the servers
+        net = get_model(args.net, blocks=args.blocks, channel_times=args.channel_times,
+                        stem=args.stem, **_norm_kwargs(args, ctx))
     return _finish(args, net, ctx, test_set, state, log)
 
 

@@ -1,0 +1,154 @@
+"""Measure a network's speed in every execution form, in one process, and print the table.
+
+    python benchmark.py --net acm_unet --blocks 4                 # inference + training step
+    python benchmark.py --net acm_unet --blocks 4 --data-root ../shared/sirst \
+        --model-root ../shared/checkpoints/open-acm --evaluate --json bench.json
+
+Inference runs a batch of --batch-size at --size, the training step a batch at
+--train-size; each form is warmed up once and timed --repeats times (median, min, max).
+With --data-root the batches are SIRST images (test images for inference, augmented
+trainval crops for training), the INT8 form is calibrated on trainval images, the
+training data pipeline is timed, and --evaluate times the whole evaluation of the test
+split per form. Without it they are random data.
+"""
+import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
+import argparse
+import json
+import os
+import platform
+import sys
+
+import mxnet as mx
+
+from model import list_models
+from model.inference import FORMS
+from utils.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
+                             bench_training, network_factory)
+from utils.context import parse_contexts
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add = parser.add_argument
+    add('--net', default='acm_unet', help='one of: %s' % ', '.join(list_models()))
+    add('--blocks', type=int, default=4)
+    add('--batch-size', type=int, default=8)
+    add('--size', type=int, default=512, help='inference input side')
+    add('--train-size', type=int, default=480, help='training input side (the crop size)')
+    add('--repeats', type=int, default=3)
+    add('--forms', default=','.join(FORMS), help='inference forms, comma separated')
+    add('--train-forms', default=','.join(TRAIN_FORMS),
+        help="training forms (imperative, hybrid); '' to skip training")
+    add('--data-root', default=None, help='SIRST folder: INT8 calibration, data pipeline')
+    add('--split-set', default='idx_320')
+    add('--calib-images', type=int, default=32, help='training images for INT8 calibration')
+    add('--evaluate', action='store_true', help='also time the whole evaluation per form')
+    add('--evaluate-forms', default='hybrid,onednn,int8')
+    add('--pretrained', action='store_true',
+        help='use the released weights (acm_unet b=4); needed for meaningful INT8 metrics')
+    add('--model-root', default=None)
+    add('--workers', type=int, default=2)
+    add('--gpus', default='', help="e.g. '0'; empty for the CPU")
+    add('--json', default=None, help='write every figure to this JSON file')
+    return parser
+
+
+def _fmt(value, spec):
+    return format(value, spec) if isinstance(value, (int, float)) else '-'
+
+
+def print_table(title, rows, unit_flops, diff=True):
+    print('\n%s (%.2f GFLOP per image)' % (title, unit_flops / 1e9))
+    print('%-11s %9s %17s %8s %9s %s' % ('form', 'images/s', '(min-max)', 'x imper', 'GFLOP/s',
+                                        'max |diff|' if diff else ''))
+    for row in rows:
+        if 'skipped' in row:
+            print('%-11s skipped: %s' % (row['form'], row['skipped']))
+            continue
+        print('%-11s %9.3f %17s %8s %9.1f %s' % (
+            row['form'], row['images_per_s'],
+            '(%.3f-%.3f)' % (row['images_per_s_min'], row['images_per_s_max']),
+            _fmt(row.get('ratio'), '.2f'), row['gflops_per_s'],
+            _fmt(row.get('max_abs_diff'), '.2e') if diff else ''))
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    ctx = parse_contexts(args.gpus)[0]
+    make_net = network_factory(args.net, args.blocks, pretrained=args.pretrained,
+                               model_root=args.model_root)
+    report = {'net': args.net, 'blocks': args.blocks, 'batch_size': args.batch_size,
+              'context': str(ctx), 'mxnet': mx.__version__, 'python': platform.python_version(),
+              'cpu_count': os.cpu_count()}
+    forms = [f for f in args.forms.split(',') if f]
+    calib = None
+    if args.data_root and 'int8' in forms + args.evaluate_forms.split(','):
+        from utils.calibration import calibration_images
+        calib = calibration_images(args.data_root, args.calib_images, split='trainval',
+                                   split_set=args.split_set, base_size=args.size)
+    elif 'int8' in forms:
+        calib = mx.nd.random.uniform(-2, 2, shape=(args.calib_images, 3, args.size, args.size))
+        print('note: no --data-root, INT8 is calibrated on random images', file=sys.stderr)
+
+    train_set = test_set = None
+    if args.data_root:
+        from data import SIRSTSegmentation
+        common = dict(root=args.data_root, split_set=args.split_set, base_size=args.size)
+        test_set = SIRSTSegmentation(split='test', mode='testval', **common)
+        train_set = SIRSTSegmentation(split='trainval', mode='train', crop_size=args.train_size,
+                                      **common)
+
+    print('%s b=%d on %s, batch %d, %s' % (args.net, args.blocks, ctx, args.batch_size,
+                                           'SIRST images' if test_set else 'random data'))
+    shape = (args.batch_size, 3, args.size, args.size)
+    rows, flops = bench_inference(make_net, shape, forms, ctx, args.repeats, calib_data=calib,
+                                  dataset=test_set)
+    report['inference'] = {'input': list(shape), 'flops_per_image': flops, 'rows': rows}
+    print_table('Inference, batch %d at %dx%d' % (args.batch_size, args.size, args.size),
+                rows, flops)
+
+    train_forms = [f for f in args.train_forms.split(',') if f]
+    if train_forms:
+        shape = (args.batch_size, 3, args.train_size, args.train_size)
+        rows, flops = bench_training(make_net, shape, train_forms, ctx, args.repeats,
+                                     dataset=train_set)
+        report['training'] = {'input': list(shape), 'flops_per_image': flops, 'rows': rows}
+        print_table('Training step, batch %d at %dx%d (forward + backward + update)'
+                    % (args.batch_size, args.train_size, args.train_size), rows, flops,
+                    diff=False)
+
+    if train_set is not None:
+        loader = bench_loader(train_set, args.batch_size, args.workers)
+        report['training_data_pipeline'] = loader
+        print('\nTraining data pipeline (decode + augment, %d workers): %.2f images/s'
+              % (loader['workers'], loader['images_per_s']))
+
+    if args.evaluate:
+        if test_set is None:
+            print('error: --evaluate needs --data-root', file=sys.stderr)
+            return 2
+        print('\nWhole evaluation of %s/test (%d images; loading + inference + metrics)'
+              % (args.split_set, len(test_set)))
+        report['evaluation'] = bench_evaluation(
+            make_net, test_set, args.evaluate_forms.split(','), ctx, args.batch_size,
+            args.workers, calib_data=calib)
+        for row in report['evaluation']:
+            if 'skipped' in row:
+                print('%-11s skipped: %s' % (row['form'], row['skipped']))
+            else:
+                print('%-11s %7.1f s (%.1f preparing)  IoU %.4f  nIoU %.4f  Pd %.4f  '
+                      'Fa %.2fe-6  AUC %.4f' % (row['form'], row['seconds'],
+                                                row['prepare_seconds'], row['IoU'],
+                                                row['nIoU'], row['Pd'], row['Fa'] * 1e6,
+                                                row['AUC']))
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.json, 'w') as handle:
+            json.dump(report, handle, indent=2)
+        print('\nJSON: %s' % args.json)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

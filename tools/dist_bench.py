@@ -1,0 +1,105 @@
+"""Time the two parts of a distributed training step: computation and gradient exchange.
+
+    python tools/dist_bench.py --compute --crop 128            # one process, no kvstore
+    python tools/launch_local.py -n 2 -s 1 -- python tools/dist_bench.py --blocks 4
+
+``--compute`` times forward, backward and update of one batch (random data, Soft-IoU loss,
+Nesterov) in this process, without a kvstore. Otherwise the process must be a worker of a
+job: every worker pushes and pulls one array per trainable parameter, as ``gluon.Trainer``
+does in a synchronous step (``update_on_kvstore=False``), and worker 0 prints the gradient
+size and the seconds per exchange, which is what a step adds to its computation.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import mxnet as mx  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+
+from model import get_model  # noqa: E402
+from utils.loss import SoftIoULoss  # noqa: E402
+
+
+def _network(args, crop):
+    net = get_model(args.net, blocks=args.blocks)
+    net.infer_shape(mx.nd.zeros((1, 3, crop, crop)))
+    net.initialize(mx.init.MSRAPrelu())
+    return net
+
+
+def time_compute(args):
+    net = _network(args, args.crop)
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = gluon.Trainer(net.collect_params(), 'nag',
+                            {'learning_rate': 0.05, 'momentum': 0.9, 'wd': 1e-4}, kvstore=None)
+    loss_fn = SoftIoULoss()
+    images = mx.nd.random.normal(shape=(args.batch_size, 3, args.crop, args.crop))
+    masks = mx.nd.random.uniform(shape=(args.batch_size, 1, args.crop, args.crop)) > 0.999
+    seconds = []
+    for _ in range(args.warmup + args.rounds):
+        start = time.time()
+        with autograd.record():
+            loss = loss_fn(net(images), masks)
+        loss.backward()
+        trainer.step(args.batch_size)
+        mx.nd.waitall()
+        seconds.append(time.time() - start)
+    timed = seconds[args.warmup:]
+    print('%s b=%d, batch %d at %dx%d, one process, no kvstore: %.2f s per step (min %.2f, '
+          'max %.2f over %d steps after %d warm-up: %s)'
+          % (args.net, args.blocks, args.batch_size, args.crop, args.crop,
+             sum(timed) / len(timed), min(timed), max(timed), len(timed), args.warmup,
+             ' '.join('%.2f' % s for s in seconds)))
+
+
+def time_exchange(args):
+    kv = mx.kv.create(args.kvstore)
+    net = _network(args, 64)
+    grads = [mx.nd.ones(p.shape) for _, p in sorted(net.collect_params().items())
+             if p.grad_req != 'null']
+    keys = list(range(len(grads)))
+    kv.init(keys, [mx.nd.zeros(g.shape) for g in grads])
+    seconds = []
+    for round_ in range(args.warmup + args.rounds):
+        start = time.time()
+        for key, grad in zip(keys, grads):  # one pushpull per parameter, like the Trainer
+            kv.pushpull(key, grad, priority=-key)
+        mx.nd.waitall()
+        if round_ >= args.warmup:
+            seconds.append(time.time() - start)
+        for grad in grads:
+            grad[:] = 1
+    kv._barrier()  # pylint: disable=protected-access
+    if kv.rank == 0:
+        size = sum(g.size for g in grads)
+        mean = sum(seconds) / len(seconds)
+        print('%s b=%d: %d gradient arrays, %d values = %.2f MB fp32; %s with %d worker(s): '
+              '%.3f s per push+pull of all of them (min %.3f, max %.3f over %d rounds)'
+              % (args.net, args.blocks, len(grads), size, size * 4 / 1e6, args.kvstore,
+                 kv.num_workers, mean, min(seconds), max(seconds), len(seconds)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--net', default='acm_unet')
+    parser.add_argument('--blocks', type=int, default=4)
+    parser.add_argument('--compute', action='store_true',
+                        help='time a training step in this process instead')
+    parser.add_argument('--crop', type=int, default=128)
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--kvstore', default='dist_sync')
+    parser.add_argument('--rounds', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.compute:
+        time_compute(args)
+    else:
+        time_exchange(args)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

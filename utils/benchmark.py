@@ -1,0 +1,181 @@
+"""Throughput of a network in every execution form the toolkit offers, measured in one
+process: inference, a training step, the training data pipeline and the whole evaluation
+pipeline. ``benchmark.py`` is its command line."""
+import time
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from model import get_model
+from model.inference import EXACT_FORMS, FORMS, form_available, prepare
+from model.summary import count_flops
+from .loss import SoftIoULoss
+
+__all__ = ['timed_runs', 'bench_inference', 'bench_training', 'bench_loader',
+           'bench_evaluation', 'TRAIN_FORMS']
+
+TRAIN_FORMS = ('imperative', 'hybrid')  # oneDNN's fused subgraphs and INT8 are inference-only
+
+
+def timed_runs(step, repeats=3, warmup=1):
+    """Seconds of each of ``repeats`` calls of ``step`` after ``warmup`` untimed calls;
+    ``step`` must wait for its own results (``wait_to_read``/``waitall``)."""
+    for _ in range(warmup):
+        step()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def _rate_row(name, images, seconds, flops_per_image):
+    median = float(np.median(seconds))
+    return {'form': name, 'images_per_s': images / median,
+            'images_per_s_min': images / max(seconds), 'images_per_s_max': images / min(seconds),
+            'seconds_median': median, 'gflops_per_s': flops_per_image * images / median / 1e9,
+            'runs': len(seconds)}
+
+
+def _with_ratios(rows, baseline='imperative'):
+    base = next((r['images_per_s'] for r in rows if r['form'] == baseline), None)
+    for row in rows:
+        row['ratio'] = row['images_per_s'] / base if base else None
+    return rows
+
+
+def network_factory(name, blocks=4, pretrained=False, model_root=None, **kwargs):
+    """A function returning a fresh network (released weights or MSRA-initialised)."""
+    def make(ctx):
+        net = get_model(name, blocks=blocks, pretrained=pretrained, root=model_root, ctx=ctx,
+                        **kwargs)
+        if not pretrained:
+            mx.random.seed(0)
+            net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+        return net
+    return make
+
+
+def sample_batch(shape, dataset=None, seed=1):
+    """``(images, masks)`` of ``shape``: SIRST samples from ``dataset`` when given (speed
+    can depend on the data: oneDNN ran 12% slower on uniform [-2, 2] noise than on [0, 1]),
+    else noise with a few target pixels."""
+    if dataset is not None:
+        picks = np.linspace(0, len(dataset) - 1, shape[0]).round().astype(int)
+        images, masks = zip(*(dataset[int(i)] for i in picks))
+        return mx.nd.array(np.stack(images)), mx.nd.array(np.stack(masks))
+    mx.random.seed(seed)
+    images = mx.nd.random.uniform(-2, 2, shape=shape)
+    masks = mx.nd.random.uniform(shape=(shape[0], 1) + tuple(shape[2:])) > 0.999
+    return images, masks.astype('float32')
+
+
+def bench_inference(make_net, shape, forms=tuple(FORMS), ctx=None, repeats=3, warmup=1,
+                    calib_data=None, dataset=None, log=print):
+    """Inference throughput of each form on one batch of ``shape`` (SIRST images from
+    ``dataset`` in ``testval`` mode when given, else noise).
+
+    Each row: images/s (median, min, max), GFLOP/s, ratio to imperative and the largest
+    absolute logit difference from the imperative (or first) form's output. Forms that
+    cannot run here get a row with ``skipped`` and the reason.
+    """
+    ctx = ctx or mx.cpu()
+    batch = sample_batch(shape, dataset)[0].as_in_context(ctx)
+    flops = count_flops(make_net(ctx), input_size=shape[2:])
+    rows, reference = [], None
+    for form in forms:
+        ok, why = form_available(form, ctx)
+        if not ok:
+            rows.append({'form': form, 'skipped': why})
+            log('  %-10s skipped: %s' % (form, why))
+            continue
+        block = prepare(make_net(ctx), form, shape, ctx=ctx, calib_data=calib_data)
+        seconds = timed_runs(lambda: block(batch).wait_to_read(), repeats, warmup)
+        output = block(batch).asnumpy()
+        reference = output if reference is None else reference
+        row = _rate_row(form, shape[0], seconds, flops)
+        row['max_abs_diff'] = float(np.abs(output - reference).max())
+        row['exact_form'] = form in EXACT_FORMS
+        rows.append(row)
+        log('  %-10s %.3f images/s' % (form, row['images_per_s']))
+        del block
+    return _with_ratios([r for r in rows if 'skipped' not in r]) + \
+        [r for r in rows if 'skipped' in r], flops
+
+
+def _train_step(net, trainer, loss_fn, images, masks, batch_size):
+    with autograd.record():
+        loss = loss_fn(net(images), masks)
+    loss.backward()
+    trainer.step(batch_size)
+    loss.wait_to_read()
+    mx.nd.waitall()
+
+
+def bench_training(make_net, shape, forms=TRAIN_FORMS, ctx=None, repeats=3, warmup=1,
+                   dataset=None, log=print):
+    """Training-step throughput (forward, Soft-IoU loss, backward, NAG update) per form on
+    one batch of ``shape`` (augmented SIRST crops from ``dataset`` in ``train`` mode when
+    given, else noise with a few target pixels)."""
+    ctx = ctx or mx.cpu()
+    images, masks = (x.as_in_context(ctx) for x in sample_batch(shape, dataset, seed=2))
+    flops = 3 * count_flops(make_net(ctx), input_size=shape[2:])  # forward + 2x backward
+    rows = []
+    for form in forms:
+        net = make_net(ctx)
+        loss_fn = SoftIoULoss()
+        if form == 'hybrid':
+            net.hybridize(static_alloc=True, static_shape=True)
+            loss_fn.hybridize(static_alloc=True, static_shape=True)
+        trainer = gluon.Trainer(net.collect_params(), 'nag',
+                                {'learning_rate': 0.05, 'momentum': 0.9, 'wd': 1e-4})
+        seconds = timed_runs(lambda: _train_step(net, trainer, loss_fn, images, masks,
+                                                 shape[0]), repeats, warmup)
+        rows.append(_rate_row(form, shape[0], seconds, flops))
+        log('  %-10s %.3f images/s (training step)' % (form, rows[-1]['images_per_s']))
+    return _with_ratios(rows), flops
+
+
+def bench_loader(dataset, batch_size=8, num_workers=2, batches=10):
+    """Images/s the training data pipeline (decode + augmentation + batching) delivers
+    with ``num_workers`` processes and nothing else running."""
+    loader = gluon.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                   last_batch='rollover', num_workers=num_workers)
+    iterator, count = iter(loader), 0
+    next(iterator)  # worker start-up is not throughput
+    start = time.perf_counter()
+    for images, _ in iterator:
+        count += images.shape[0]
+        if count >= batches * batch_size:
+            break
+    return {'workers': num_workers, 'images_per_s': count / (time.perf_counter() - start)}
+
+
+def bench_evaluation(make_net, dataset, forms=('hybrid', 'onednn'), ctx=None, batch_size=8,
+                     num_workers=2, calib_data=None, log=print):
+    """Wall time of the whole evaluation pipeline (loading, inference, every metric) on
+    ``dataset`` per form, with the metrics each form produced."""
+    from .evaluation import evaluate_split
+    ctx = ctx or mx.cpu()
+    shape = (batch_size, 3, dataset.base_size, dataset.base_size)
+    rows = []
+    for form in forms:
+        ok, why = form_available(form, ctx)
+        if not ok:
+            rows.append({'form': form, 'skipped': why})
+            continue
+        start = time.perf_counter()
+        block = prepare(make_net(ctx), form, shape, ctx=ctx, calib_data=calib_data)
+        prepared = time.perf_counter()
+        scores = evaluate_split(block, dataset, [ctx], batch_size=batch_size,
+                                num_workers=num_workers, progress=False)
+        scores.pop('roc')
+        done = time.perf_counter()
+        rows.append(dict(form=form, seconds=done - start, prepare_seconds=prepared - start,
+                         images=len(dataset), **{k: scores[k] for k in
+                                                 ('IoU', 'nIoU', 'Pd', 'Fa', 'AUC')}))
+        log('  %-10s %.1f s  IoU %.4f nIoU %.4f' % (form, rows[-1]['seconds'], scores['IoU'],
+                                                   scores['nIoU']))
+    return rows

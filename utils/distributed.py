@@ -1,0 +1,304 @@
+"""One worker of a multi-machine run on MXNet's parameter-server kvstore.
+
+``train.py --kvstore dist_sync`` (or ``dist_device_sync``, ``dist_async``) runs as one of
+the workers of a job that ps-lite assembles from the ``DMLC_*`` environment variables (a
+scheduler, servers and workers; ``tools/launch_local.py`` starts them all on one machine).
+This module holds what the training loop needs for that:
+
+- :class:`ShardSampler`: one shuffled order per epoch, the same on every worker, of which
+  worker ``r`` reads every ``num_workers``-th image from position ``r``; every worker gets
+  the same number of images (at most ``num_workers - 1`` are left out per epoch, a
+  different few each time) so that all of them run the same number of synchronous steps.
+- :class:`Watchdog`: ps-lite has no failure detection, and a worker whose peer died waits
+  in a push, pull or barrier forever. Every phase that depends on the other processes runs
+  against a deadline; a missed deadline prints what the worker was waiting for and ends the
+  process with :data:`EXIT_STALLED`.
+- :class:`ClusterWorker`: the kvstore, rank and worker count; the sharded loader; the
+  averaging of the epoch's loss and of the parameters (batch-norm statistics included)
+  over the workers in the synchronous modes, so that every worker ends each epoch with
+  exactly the same parameters; the orderly end.
+"""
+import gc
+import os
+import sys
+import threading
+import time
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+__all__ = ['DIST_MODES', 'EXIT_STALLED', 'DistributedError', 'ShardSampler', 'Watchdog',
+           'ClusterWorker', 'is_distributed']
+
+DIST_MODES = ('dist_sync', 'dist_device_sync', 'dist_async')
+EXIT_STALLED = 4  # train.py's exit status when a peer stopped answering
+REQUIRED_ENV = ('DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_SERVER', 'DMLC_NUM_WORKER')
+# kvstore keys for our own averaging, far above the Trainer's (one per parameter, from 0);
+# below 2**31 / 9973, which ps-lite multiplies keys by (as int) to pick their server
+_KEY_BASE = 100000
+
+
+class DistributedError(RuntimeError):
+    """A distributed run cannot start (missing environment, too few images...)."""
+
+
+def is_distributed(kvstore):
+    return isinstance(kvstore, str) and kvstore.startswith('dist')
+
+
+class ShardSampler(gluon.data.Sampler):
+    """Indices of worker ``rank``'s share of a dataset of ``length`` items for one epoch.
+
+    The permutation depends only on ``seed`` and the epoch (:meth:`set_epoch`), so all
+    workers draw the same one and their shares are disjoint.
+    """
+
+    def __init__(self, length, rank, num_parts, seed=0):
+        if not 0 <= rank < num_parts:
+            raise ValueError('rank %d is not in [0, %d)' % (rank, num_parts))
+        self.length, self.rank, self.num_parts, self.seed = length, rank, num_parts, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.length // self.num_parts
+
+    def __iter__(self):
+        order = np.random.RandomState((self.seed * 100003 + self.epoch) % (2 ** 32)) \
+            .permutation(self.length)
+        return iter(order[self.rank::self.num_parts][:len(self)].tolist())
+
+
+class Watchdog(object):
+    """Ends the process when the phase armed last is not left within ``timeout`` seconds.
+
+    ``arm(what)`` starts (or restarts) the clock for a phase that needs the other
+    processes; ``rest()`` stops it during purely local work. A daemon thread checks the
+    deadline; on expiry it prints one message and calls ``os._exit`` (the main thread is
+    stuck inside MXNet and cannot be interrupted).
+    """
+
+    def __init__(self, timeout, who='worker', exit_code=EXIT_STALLED, stream=None):
+        self.timeout, self.who, self.exit_code = float(timeout), who, exit_code
+        self.stream = stream
+        self.hint = ''
+        self._lock = threading.Lock()
+        self._deadline, self._what = None, ''
+        self._thread = threading.Thread(target=self._watch, name='dist-watchdog', daemon=True)
+        self._thread.start()
+
+    def arm(self, what):
+        with self._lock:
+            self._deadline, self._what = time.monotonic() + self.timeout, what
+
+    def rest(self):
+        with self._lock:
+            self._deadline = None
+
+    def _watch(self):
+        while True:
+            time.sleep(min(0.5, self.timeout / 4))
+            with self._lock:
+                expired = self._deadline is not None and time.monotonic() > self._deadline
+                what = self._what
+            if expired:
+                stream = self.stream or sys.stderr
+                stream.write('error: %s: no progress for %g s while %s. A peer (worker, server '
+                             'or scheduler) has probably died or become unreachable%s; '
+                             'stopping (exit status %d). --dist-timeout sets this limit.\n'
+                             % (self.who, self.timeout, what, self.hint, self.exit_code))
+                stream.flush()
+                sys.stdout.flush()
+                os._exit(self.exit_code)
+
+
+class _WatchedLoader(object):
+    """The loader, re-arming the watchdog for every batch the training loop asks for."""
+
+    def __init__(self, loader, sampler, watchdog):
+        self.loader, self.sampler, self.watchdog = loader, sampler, watchdog
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for iteration, batch in enumerate(self.loader, 1):
+            self.watchdog.arm('training (epoch %d, iteration %d): waiting for the other '
+                              'workers\' gradients' % (self.sampler.epoch, iteration))
+            yield batch
+
+
+class ClusterWorker(object):
+    """This process as one worker of a parameter-server job (see the module notes)."""
+
+    def __init__(self, kv, watchdog):
+        self.kv, self.watchdog = kv, watchdog
+        self.kvstore = kv.type
+        self.rank, self.num_workers = kv.rank, kv.num_workers
+        self.num_servers = int(os.environ.get('DMLC_NUM_SERVER', 1))
+        self.asynchronous = 'async' in kv.type
+        self.sampler, self._keys = None, {}
+        watchdog.who = 'worker %d of %d' % (self.rank, self.num_workers)
+        watchdog.hint = ' (worker 0 validates and saves between epochs while the others wait)'
+
+    @classmethod
+    def connect(cls, kvstore, timeout):
+        """Join the job the ``DMLC_*`` variables describe; gives up after ``timeout`` s."""
+        if kvstore not in DIST_MODES:
+            raise DistributedError('--kvstore %s: the distributed modes are %s'
+                                   % (kvstore, ', '.join(DIST_MODES)))
+        missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
+        if missing or os.environ.get('DMLC_ROLE', 'worker') != 'worker':
+            raise DistributedError(
+                '--kvstore %s runs as a worker of a parameter-server job, which needs the '
+                'environment variables DMLC_ROLE=worker, %s (missing: %s). Start it with '
+                'tools/launch_local.py, or see "Distributed training" in README.md.'
+                % (kvstore, ', '.join(REQUIRED_ENV), ', '.join(missing) or 'none'))
+        watchdog = Watchdog(timeout)
+        scheduler = '%s:%s' % (os.environ['DMLC_PS_ROOT_URI'], os.environ['DMLC_PS_ROOT_PORT'])
+        watchdog.hint = ' (is the scheduler at %s running and reachable?)' % scheduler
+        watchdog.arm('joining the job through the scheduler at %s' % scheduler)
+        kv = mx.kv.create(kvstore)
+        watchdog.rest()
+        return cls(kv, watchdog)
+
+    # --- the training loop's hooks --------------------------------------------------------
+
+    def update_on_kvstore(self):
+        """dist_async must update on the servers; the synchronous modes update on every
+        worker from the summed gradients, which keeps the optimizer state on the workers,
+        where ``Trainer.save_states`` can save it."""
+        return self.asynchronous
+
+    def loader(self, dataset, batch_size, num_workers, seed):
+        if len(dataset) < self.num_workers:
+            raise DistributedError('%d training images cannot be shared among %d workers'
+                                   % (len(dataset), self.num_workers))
+        self.sampler = ShardSampler(len(dataset), self.rank, self.num_workers, seed)
+        loader = gluon.data.DataLoader(dataset, batch_size=batch_size, sampler=self.sampler,
+                                       last_batch='keep', num_workers=num_workers)
+        return _WatchedLoader(loader, self.sampler, self.watchdog)
+
+    def share_initial_parameters(self, trainer):
+        """Have the Trainer send worker 0's parameters to every worker now, and wait for them.
+
+        Left to the first ``step`` (MXNet 1.9), a worker's pull of those initial values can
+        reach the server after both workers' gradients have replaced them on the same key
+        (the synchronous modes keep gradients, not weights, on the servers), and that worker
+        silently trains from a sum of gradients instead: seen here in about one launch in
+        three, as workers that end with different parameters.
+        """
+        self.watchdog.arm('receiving worker 0\'s initial parameters through the servers')
+        # pylint: disable=protected-access
+        if not trainer._kv_initialized:
+            trainer._init_kvstore()
+        if trainer._params_to_init:
+            trainer._init_params()
+        mx.nd.waitall()
+
+    def start_epoch(self, epoch):
+        self.sampler.set_epoch(epoch)
+        self.watchdog.arm('starting epoch %d' % epoch)
+
+    def end_epoch(self, net, mean_loss):
+        """Synchronous modes: average the epoch's loss and every parameter over the workers.
+
+        Returns the mean loss and, for the log, ``param_spread``: how far this worker's
+        trainable parameters were from the workers' mean before that (0 when the workers
+        stayed bit-identical; ~1e-8 after worker 0 validated mid-run, since MKL-DNN then
+        reorders its weights and its updates round slightly differently). The batch-norm
+        running statistics are each worker's own until averaged here. Afterwards all workers
+        hold exactly the same values, which worker 0 checkpoints. dist_async keeps each
+        worker's own. Worker 0's watchdog rests afterwards: validation and checkpoints are
+        its local work."""
+        self.watchdog.arm('averaging the loss and the parameters over the workers')
+        extra = {}
+        if not self.asynchronous:
+            loss = mx.nd.array([mean_loss])
+            params = sorted(net.collect_params().items())
+            means = [sum(c.as_in_context(p.list_data()[0].context) for c in p.list_data())
+                     / len(p.list_data()) for _, p in params]
+            self._average(['loss'] + [name for name, _ in params], [loss] + means)
+            spread = max(float(mx.nd.abs(mean - p.data()).max().asscalar())
+                         for (_, p), mean in zip(params, means) if p.grad_req != 'null')
+            for (_, param), mean in zip(params, means):
+                for copy in param.list_data():
+                    mean.copyto(copy)
+            mx.nd.waitall()
+            mean_loss, extra = float(loss.asscalar()), {'param_spread': spread}
+        if self.rank == 0:
+            self.watchdog.rest()
+        return mean_loss, extra
+
+    def _average(self, names, arrays):
+        """Replace each array by its mean over the workers (same names, same order on all)."""
+        new = [(name, array) for name, array in zip(names, arrays) if name not in self._keys]
+        if new:  # kv.init waits for all workers: one call for all new keys
+            for name, _ in new:
+                self._keys[name] = _KEY_BASE + len(self._keys)
+            self.kv.init([self._keys[name] for name, _ in new],
+                         [mx.nd.zeros(a.shape, ctx=a.context, dtype=a.dtype) for _, a in new])
+        self.kv.pushpull([self._keys[name] for name in names], arrays)  # the servers sum
+        for array in arrays:
+            array /= self.num_workers
+
+    @staticmethod
+    def follow_schedule(optimizer, updates):
+        """dist_async: set this worker's (unused) optimizer to the servers' update count, so
+        that its learning rate, which the log shows, is the one the servers apply."""
+        scheduler = optimizer.lr_scheduler
+        optimizer.num_update = updates if scheduler is None else min(updates,
+                                                                     scheduler.max_update)
+
+    def describe(self, batch_size, lr, images, shard):
+        """The log line that states the distribution, the effective batch and the lr."""
+        if self.asynchronous:
+            batch = ('batch %d per worker, and each worker\'s gradient updates the servers\' '
+                     'parameters on its own (effective batch %d); lr %g as given; parameters '
+                     'and optimizer state live on the servers (the momentum cannot be '
+                     'checkpointed)' % (batch_size, batch_size, lr))
+        else:
+            batch = ('batch %d per worker, effective batch %d (%d x %d): each step averages '
+                     'the gradients of all workers; lr %g as given, not scaled with the '
+                     'workers (the linear scaling rule would give %g); every worker applies '
+                     'the same update to identical parameters'
+                     % (batch_size, batch_size * self.num_workers, batch_size,
+                        self.num_workers, lr, lr * self.num_workers))
+        return ('Distributed (%s): worker %d of %d, %d server(s); each worker reads its own %d '
+                'of the %d training images per epoch (%d left out, different ones each epoch); '
+                '%s' % (self.kvstore, self.rank, self.num_workers, self.num_servers, shard,
+                        images, images - shard * self.num_workers, batch))
+
+    def save_worker_parameters(self, net, folder, epoch):
+        """``folder/worker<rank>-epoch<epoch>.params`` (for checking that workers agree)."""
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            mx.nd.waitall()
+            net.save_parameters(os.path.join(folder, 'worker%d-epoch%04d.params'
+                                              % (self.rank, epoch)))
+
+    def prefixed(self, echo):
+        return lambda message: echo('[worker %d/%d] %s' % (self.rank, self.num_workers, message))
+
+    # --- the end --------------------------------------------------------------------------
+
+    def finish(self, code):
+        """End this worker: on success meet the others and shut the kvstore down (both under
+        the watchdog); on failure leave at once, since the kvstore's shutdown would wait for
+        peers that may never come. Returns ``code`` (only on success)."""
+        if code != 0:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        self.watchdog.arm('waiting for the other workers to finish (worker 0 exports the '
+                          'network and scores the test split)')
+        self.kv._barrier()  # pylint: disable=protected-access
+        # Freeing the kvstore meets the others once more and stops the servers; do it here,
+        # under the watchdog, rather than at interpreter exit.
+        self.kv = None
+        gc.collect()
+        self.watchdog.rest()
+        return code
