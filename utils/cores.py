@@ -6,18 +6,21 @@ MXNet 1.9.1 keeps one core for its engine thread when it sizes its OpenMP pool, 
 pool size is read once, when MXNet loads, so this module must be imported before mxnet.
 """
 import os
+import sys
 
 __all__ = ['use_all_cores']
 
 
 def use_all_cores():
-    """Size MXNet's OpenMP pool to the usable cores unless ``OMP_NUM_THREADS`` is set."""
-    if 'mxnet' in __import__('sys').modules:
-        return False  # too late for this process; the setting still reaches child processes
+    """Size MXNet's OpenMP pool to the usable cores unless ``OMP_NUM_THREADS`` is set.
+
+    Returns False when MXNet is already loaded: too late for this process, though the
+    setting still reaches the processes it starts.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     if not os.environ.get('OMP_NUM_THREADS'):
         os.environ['OMP_NUM_THREADS'] = str(cores or 1)
-    return True
+    return 'mxnet' not in sys.modules
 
 
 use_all_cores()
