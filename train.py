@@ -160,9 +160,14 @@ def _train(args, ctx, dist=None):
         print('error: %s' % err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if dist is None:
-            raise
-        print('error: interrupted', file=sys.stderr)
+        # checkpoints are written atomically at epoch ends: the last one is complete
+        if os.path.isfile(os.path.join(args.save_dir, 'last.json')):
+            print('\ninterrupted; the last finished epoch is saved in %s. Continue with:\n'
+                  '  python train.py --resume %s' % (args.save_dir, args.save_dir),
+                  file=sys.stderr)
+        else:
+            print('\ninterrupted before the first epoch ended; nothing to resume',
+                  file=sys.stderr)
         return 130
     except Exception:  # pylint: disable=broad-except
         if dist is None:

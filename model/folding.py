@@ -6,6 +6,8 @@ import json
 import mxnet as mx
 import numpy as np
 
+from .rewrites import load_graph, reader_counts
+
 __all__ = ['fold_batchnorm']
 
 _OUTPUT_AXIS = {'Convolution': 0, 'Deconvolution': 1}  # weight axis of the output channels
@@ -17,10 +19,7 @@ def _truthy(value):
 
 def _foldable_pairs(nodes):
     """{batchnorm node id: conv node id} for convs read by nothing but that BatchNorm."""
-    readers = [0] * len(nodes)
-    for node in nodes:
-        for source, _, _ in node['inputs']:
-            readers[source] += 1
+    readers = reader_counts(nodes)
     pairs = {}
     for node_id, node in enumerate(nodes):
         if node['op'] != 'BatchNorm':
@@ -50,16 +49,6 @@ def _fold_parameters(conv, bn, nodes, params):
         bias += '_bias'
     params[bias] = (params.get(bias, 0) - params[mean]) * scale + params[beta]
     return bias
-
-
-def _reachable(nodes, heads):
-    seen, stack = set(), [h[0] for h in heads]
-    while stack:
-        node_id = stack.pop()
-        if node_id not in seen:
-            seen.add(node_id)
-            stack.extend(source for source, _, _ in nodes[node_id]['inputs'])
-    return seen
 
 
 def fold_batchnorm(symbol, arg_params, aux_params):
@@ -94,17 +83,7 @@ def fold_batchnorm(symbol, arg_params, aux_params):
         new_id[node_id] = len(new_nodes)
         new_nodes.append(node)
     heads = [[new_id[s], i, v] for s, i, v in graph['heads']]
-
-    # Drop the folded layers' now unread variables (gamma, beta, running statistics).
-    keep = sorted(_reachable(new_nodes, heads))
-    compact = {old: new for new, old in enumerate(keep)}
-    graph['nodes'] = [dict(new_nodes[old], inputs=[[compact[s], i, v] for s, i, v
-                                                   in new_nodes[old]['inputs']])
-                      for old in keep]
-    graph['heads'] = [[compact[s], i, v] for s, i, v in heads]
-    graph['arg_nodes'] = [i for i, n in enumerate(graph['nodes']) if n['op'] == 'null']
-    graph.pop('node_row_ptr', None)  # recomputed by the loader
-    folded = mx.sym.load_json(json.dumps(graph))
+    folded = load_graph(graph, new_nodes, heads)  # drops the folded layers' variables
 
     def subset(names):
         return {k: mx.nd.array(params[k], dtype='float32') for k in names}

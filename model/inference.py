@@ -17,6 +17,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from .folding import fold_batchnorm
+from .rewrites import rewrite_for_inference
 
 __all__ = ['FORMS', 'prepare', 'form_available', 'to_symbol', 'symbol_block']
 
@@ -29,6 +30,7 @@ FORMS = OrderedDict([
     ('bf16', 'bfloat16 through AMP (oneDNN kernels need AVX-512 BF16/AMX)'),
 ])
 EXACT_FORMS = ('imperative', 'hybrid', 'folded', 'onednn')  # FP32: same logits up to rounding
+REWRITTEN_FORMS = ('folded', 'onednn')  # run the graph after model.rewrites' inference rewrites
 CPU_ONLY_FORMS = ('onednn', 'int8', 'bf16')
 
 
@@ -87,13 +89,14 @@ def _bf16_convolution_works():
 
 
 def prepare(net, form, input_shape, ctx=None, calib_data=None, calib_mode='naive',
-            exclude_layers_match=None, warm_up=True):
+            exclude_layers_match=None, warm_up=True, rewrite=True):
     """``net`` (a Gluon block with weights) as a block running in ``form``.
 
     ``input_shape`` is the (batch, 3, H, W) the block will be called with: the static
     forms are built for it. ``int8`` needs ``calib_data``: images (NDArray or numpy,
     N x 3 x H x W, or a list of such batches) whose layer outputs set the quantization thresholds
-    (``calib_mode`` ``naive``: min/max; ``entropy``: KL-optimal).
+    (``calib_mode`` ``naive``: min/max; ``entropy``: KL-optimal). ``rewrite=False`` leaves
+    out the graph rewrites of :mod:`model.rewrites` that the folded and oneDNN forms apply.
     """
     ctx = ctx or mx.cpu()
     ok, why = form_available(form, ctx)
@@ -103,6 +106,8 @@ def prepare(net, form, input_shape, ctx=None, calib_data=None, calib_mode='naive
         return net
     sample = mx.nd.zeros(input_shape, ctx=ctx)
     symbol, args, aux = to_symbol(net, ctx)
+    if rewrite and form in REWRITTEN_FORMS:
+        symbol, args, aux, _ = rewrite_for_inference(symbol, args, aux)
     if form == 'folded':
         symbol, args, aux, _ = fold_batchnorm(symbol, args, aux)
     block = symbol_block(symbol, args, aux, ctx)

@@ -1,7 +1,11 @@
 """benchmark.py measures every form in one process and reports what it measured."""
 import json
 
+import mxnet as mx
+import numpy as np
+
 import benchmark
+from utils.benchmark import network_factory, timed_rounds
 
 
 def test_benchmark_reports_every_form_and_the_whole_pipeline(sirst_root, checkpoint_dir,
@@ -33,3 +37,23 @@ def test_benchmark_reports_every_form_and_the_whole_pipeline(sirst_root, checkpo
         assert abs(hybrid[key] - onednn[key]) < 1e-4, key
     printed = capsys.readouterr().out
     assert 'Inference, batch 2 at 64x64' in printed and 'Training step' in printed
+
+
+def test_random_networks_get_the_same_weights_whatever_ran_in_between():
+    # the inference forms are all built before any is timed: the imperative network must
+    # not draw its (deferred) weights from a random state the other forms moved on
+    make = network_factory('acm_fpn', blocks=1)
+    first = make(mx.cpu())
+    mx.nd.random.uniform(shape=(1000,)).wait_to_read()
+    second = make(mx.cpu())
+    first, second = first.collect_params().values(), second.collect_params().values()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.data().asnumpy(), b.data().asnumpy())
+
+
+def test_timed_rounds_takes_the_steps_in_turns():
+    calls = []
+    seconds = timed_rounds({'a': lambda: calls.append('a'), 'b': lambda: calls.append('b')},
+                           repeats=3, warmup=1)
+    assert calls == ['a', 'b'] + ['a', 'b'] * 3
+    assert set(seconds) == {'a', 'b'} and all(len(s) == 3 for s in seconds.values())

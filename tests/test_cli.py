@@ -82,3 +82,30 @@ def test_summary_lists_table3_models(capsys):
     rows = summary_main(['--net', 'acm_fpn', 'acm_unet', '--size', '64', '64', '--json'])
     assert [r['net'] for r in rows] == ['acm_fpn', 'acm_unet']
     assert json.loads(capsys.readouterr().out)[1]['params'] == 516869
+
+
+def _compare_runs_module():
+    import importlib.util
+    from tests.conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'compare_runs', os.path.join(REPO, 'tools', 'compare_runs.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, REPO
+
+
+def test_compare_runs_plots_best_iou_against_wall_time(tmp_path, capsys):
+    compare, repo = _compare_runs_module()
+    runs = [os.path.join(repo, 'docs', 'training', name)
+            for name in ('cpu-acm_unet_b4', 'cpu-acm_unet_b4-seed1')]
+    points = compare.best_so_far(runs[1])
+    minutes = [p[0] for p in points]
+    best = [p[2] for p in points]
+    assert len(points) == 18 and minutes == sorted(minutes) and best == sorted(best)
+    assert compare.value_at(points, 0.5) == 0.0  # before the first epoch ended
+    assert compare.value_at(points, minutes[-1]) == max(best)
+    plot = str(tmp_path / 'wall.png')
+    assert compare.main(runs + ['--reference', '32:0.43,46:0.60', '--out', plot]) == 0
+    assert Image.open(plot).size[0] > 100
+    assert compare.main([str(tmp_path), '--out', plot]) == 2  # not a run directory
+    assert 'history.jsonl' in capsys.readouterr().err

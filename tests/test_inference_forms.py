@@ -11,7 +11,8 @@ from data import SIRSTSegmentation
 from metric import IoUMetric, NIoUMetric
 from model import export_model, get_model, import_model
 from model.folding import fold_batchnorm
-from model.inference import EXACT_FORMS, form_available, prepare
+from model.inference import EXACT_FORMS, form_available, prepare, symbol_block, to_symbol
+from model.rewrites import rewrite_for_inference
 from utils.calibration import calibration_images
 
 
@@ -62,6 +63,30 @@ def test_folding_removes_every_batchnorm_after_a_convolution(tmp_path):
     np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
     _, args, aux, count = fold_batchnorm(*mx.model.load_checkpoint(str(tmp_path / 'folded'), 0))
     assert count == 0  # nothing left to fold
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('acm_fpn', {'resize_after_reduction': 2, 'scale_into_convolution': 2,
+                 'broadcast_products': 2}),
+    ('sk_fpn', {'resize_after_reduction': 2, 'scale_into_convolution': 2,
+                'broadcast_products': 4}),
+    ('acm_unet', {'resize_after_reduction': 0, 'scale_into_convolution': 2,
+                  'broadcast_products': 2}),
+])
+def test_inference_rewrites_compute_the_same_logits(name, expected):
+    net = _random_network(name)
+    images = mx.nd.random.normal(shape=(2, 3, 64, 96))
+    reference = net(images).asnumpy()
+    symbol, args, aux, counts = rewrite_for_inference(*to_symbol(net))
+    assert counts == expected
+    nodes = json.loads(symbol.tojson())['nodes']
+    ops = [n['op'] for n in nodes]
+    assert '_mul_scalar' not in ops and 'broadcast_like' not in ops
+    for node in nodes:  # every resize now reads the reduced (batch-normalised) feature
+        if node['op'] == '_contrib_BilinearResize2D':
+            assert nodes[node['inputs'][0][0]]['op'] == 'BatchNorm'
+    output = symbol_block(symbol, args, aux)(images).asnumpy()
+    np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
 @pytest.fixture(scope='module')

@@ -75,12 +75,13 @@ def test_resumed_run_equals_uninterrupted_run(small_sirst, tmp_path):
     assert [r['epoch'] for r in _history(split)] == [1, 2, 3]
 
 
-def test_killed_run_resumes_from_last_checkpoint(small_sirst, tmp_path):
-    run = str(tmp_path / 'run')
+def _interrupt_after_epoch_2(small_sirst, run, sig):
+    """Start a long tiny run, send ``sig`` inside its third epoch or later; returns
+    ``(exit status, stderr)``."""
     command = [sys.executable, os.path.join(REPO, 'train.py')] + TINY + [
         '--data-root', small_sirst, '--save-dir', run, '--epochs', '400', '--val-every', '400']
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -89,9 +90,27 @@ def test_killed_run_resumes_from_last_checkpoint(small_sirst, tmp_path):
                 break
             time.sleep(0.05)
         time.sleep(0.3)  # somewhere inside a later epoch, maybe while saving
-        process.send_signal(signal.SIGKILL)
+        process.send_signal(sig)
+        _, errors = process.communicate(timeout=120)
     finally:
+        process.kill()
         process.wait()
+    return process.returncode, errors
+
+
+def test_ctrl_c_says_how_to_resume(small_sirst, tmp_path):
+    run = str(tmp_path / 'run')
+    status, errors = _interrupt_after_epoch_2(small_sirst, run, signal.SIGINT)
+    assert status == 130
+    assert 'Traceback' not in errors
+    assert 'python train.py --resume %s' % run in errors
+    state = json.load(open(os.path.join(run, 'last.json')))
+    assert os.path.isfile(os.path.join(run, state['params']))
+
+
+def test_killed_run_resumes_from_last_checkpoint(small_sirst, tmp_path):
+    run = str(tmp_path / 'run')
+    _interrupt_after_epoch_2(small_sirst, run, signal.SIGKILL)
     state = json.load(open(os.path.join(run, 'last.json')))
     assert state['epoch'] >= 2
     assert os.path.isfile(os.path.join(run, state['params']))

@@ -12,7 +12,7 @@ from model.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from .loss import SoftIoULoss
 
-__all__ = ['timed_runs', 'bench_inference', 'bench_training', 'bench_loader',
+__all__ = ['timed_runs', 'timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
            'bench_evaluation', 'TRAIN_FORMS']
 
 TRAIN_FORMS = ('imperative', 'hybrid')  # oneDNN's fused subgraphs and INT8 are inference-only
@@ -28,6 +28,21 @@ def timed_runs(step, repeats=3, warmup=1):
         start = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def timed_rounds(steps, repeats=3, warmup=1):
+    """``{name: [seconds of each run]}`` for a dict of steps, timed in turns (one run of
+    each step per round) so that a machine whose speed drifts slows them all alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    seconds = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            seconds[name].append(time.perf_counter() - start)
     return seconds
 
 
@@ -54,6 +69,9 @@ def network_factory(name, blocks=4, pretrained=False, model_root=None, **kwargs)
         if not pretrained:
             mx.random.seed(0)
             net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+            # shapes are inferred, and the weights drawn, at the first call: make it now,
+            # so that every network made gives the same weights whatever ran in between
+            net(mx.nd.zeros((1, 3, 32, 32), ctx=ctx))
         return net
     return make
 
@@ -84,23 +102,27 @@ def bench_inference(make_net, shape, forms=tuple(FORMS), ctx=None, repeats=3, wa
     ctx = ctx or mx.cpu()
     batch = sample_batch(shape, dataset)[0].as_in_context(ctx)
     flops = count_flops(make_net(ctx), input_size=shape[2:])
-    rows, reference = [], None
+    rows, blocks = [], {}
     for form in forms:
         ok, why = form_available(form, ctx)
         if not ok:
             rows.append({'form': form, 'skipped': why})
             log('  %-10s skipped: %s' % (form, why))
             continue
-        block = prepare(make_net(ctx), form, shape, ctx=ctx, calib_data=calib_data)
-        seconds = timed_runs(lambda: block(batch).wait_to_read(), repeats, warmup)
+        blocks[form] = prepare(make_net(ctx), form, shape, ctx=ctx, calib_data=calib_data)
+    # every form is built first and then timed in turns: this VM's speed drifts by up to
+    # 20 % over minutes, which would otherwise land in the ratios
+    seconds = timed_rounds({form: (lambda b=block: b(batch).wait_to_read())
+                            for form, block in blocks.items()}, repeats, warmup)
+    reference = None
+    for form, block in blocks.items():
         output = block(batch).asnumpy()
         reference = output if reference is None else reference
-        row = _rate_row(form, shape[0], seconds, flops)
+        row = _rate_row(form, shape[0], seconds[form], flops)
         row['max_abs_diff'] = float(np.abs(output - reference).max())
         row['exact_form'] = form in EXACT_FORMS
         rows.append(row)
         log('  %-10s %.3f images/s' % (form, row['images_per_s']))
-        del block
     return _with_ratios([r for r in rows if 'skipped' not in r]) + \
         [r for r in rows if 'skipped' in r], flops
 
