@@ -20,6 +20,7 @@ from data import DatasetError, SIRSTSegmentation
 from model import CheckpointError, list_models
 from utils.context import parse_contexts
 from utils.distributed import ClusterWorker, DistributedError, is_distributed
+from utils.checkpointing import load_checkpoint_state
 from utils.training import TrainingDiverged, load_arguments, save_arguments, train
 
 # Options a resumed run takes from its new command line when given there; everything else
@@ -161,7 +162,7 @@ def _train(args, ctx, dist=None):
         return 2
     except KeyboardInterrupt:
         # checkpoints are written atomically at epoch ends: the last one is complete
-        if os.path.isfile(os.path.join(args.save_dir, 'last.json')):
+        if load_checkpoint_state(args.save_dir, missing_ok=True):
             print('\ninterrupted; the last finished epoch is saved in %s. Continue with:\n'
                   '  python train.py --resume %s' % (args.save_dir, args.save_dir),
                   file=sys.stderr)

@@ -6,7 +6,7 @@ import json
 import mxnet as mx
 import numpy as np
 
-from .rewrites import load_graph, reader_counts
+from .rewrites import load_graph, readers_of
 
 __all__ = ['fold_batchnorm']
 
@@ -19,14 +19,14 @@ def _truthy(value):
 
 def _foldable_pairs(nodes):
     """{batchnorm node id: conv node id} for convs read by nothing but that BatchNorm."""
-    readers = reader_counts(nodes)
+    readers = readers_of(nodes)
     pairs = {}
     for node_id, node in enumerate(nodes):
         if node['op'] != 'BatchNorm':
             continue
         conv_id = node['inputs'][0][0]
         conv = nodes[conv_id]
-        if conv['op'] in _OUTPUT_AXIS and readers[conv_id] == 1 \
+        if conv['op'] in _OUTPUT_AXIS and len(readers[conv_id]) == 1 \
                 and int(conv.get('attrs', {}).get('num_group', 1)) == 1:
             pairs[node_id] = conv_id
     return pairs

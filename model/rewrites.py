@@ -22,20 +22,11 @@ import json
 import mxnet as mx
 
 __all__ = ['INFERENCE_REWRITES', 'rewrite_for_inference', 'resize_after_reduction',
-           'scale_into_convolution', 'broadcast_products', 'reader_counts', 'load_graph']
+           'scale_into_convolution', 'broadcast_products', 'readers_of', 'load_graph']
 
 
-def reader_counts(nodes):
-    """How many node inputs read each node of a graph's JSON node list."""
-    readers = [0] * len(nodes)
-    for node in nodes:
-        for source, _, _ in node['inputs']:
-            readers[source] += 1
-    return readers
-
-
-def _readers(nodes):
-    """{node id: [ids of the nodes that read it]}."""
+def readers_of(nodes):
+    """{node id: [ids of the nodes that read it]} for a graph's JSON node list."""
     readers = {}
     for node_id, node in enumerate(nodes):
         for source, _, _ in node['inputs']:
@@ -85,7 +76,7 @@ def resize_after_reduction(symbol, arg_params, aux_params):
     batch norm, when it is its only reader) to after them."""
     graph = json.loads(symbol.tojson())
     old = graph['nodes']
-    readers = _readers(old)
+    readers = readers_of(old)
     moves = {}  # id of the last layer the resize moves past -> resize id
     for node_id, node in enumerate(old):
         if node['op'] not in ('_contrib_BilinearResize2D', 'BilinearResize2D') \
@@ -122,7 +113,7 @@ def resize_after_reduction(symbol, arg_params, aux_params):
 def scale_into_convolution(symbol, arg_params, aux_params):
     """Fold each ``_mul_scalar`` read only as a convolution's data into its weight."""
     graph = json.loads(symbol.tojson())
-    nodes, readers = graph['nodes'], _readers(graph['nodes'])
+    nodes, readers = graph['nodes'], readers_of(graph['nodes'])
     args, rewire = dict(arg_params), {}
     for node_id, node in enumerate(nodes):
         users = readers.get(node_id, ())
@@ -140,7 +131,7 @@ def scale_into_convolution(symbol, arg_params, aux_params):
 def broadcast_products(symbol, arg_params, aux_params):
     """``elemwise_mul(x, broadcast_like(w, x))`` as ``broadcast_mul(x, w)``."""
     graph = json.loads(symbol.tojson())
-    nodes, readers = graph['nodes'], _readers(graph['nodes'])
+    nodes, readers = graph['nodes'], readers_of(graph['nodes'])
     rewritten = 0
     for node_id, node in enumerate(nodes):
         if node['op'] != 'elemwise_mul':
