@@ -36,9 +36,11 @@ def build_parser():
     add('--size', type=int, default=512, help='inference input side')
     add('--train-size', type=int, default=480, help='training input side (the crop size)')
     add('--repeats', type=int, default=3)
-    add('--forms', default=','.join(FORMS), help='inference forms, comma separated')
+    add('--forms', default=','.join(FORMS),
+        help="inference forms, comma separated; '' to skip inference")
     add('--train-forms', default=','.join(TRAIN_FORMS),
-        help="training forms (imperative, hybrid); '' to skip training")
+        help="training forms (imperative, hybrid), timed in turns, so their memory adds up "
+             "(ACM-U-Net b=4, batch 8 at 480: about 23 GB); '' to skip training")
     add('--data-root', default=None, help='SIRST folder: INT8 calibration, data pipeline')
     add('--split-set', default='idx_320')
     add('--calib-images', type=int, default=32, help='training images for INT8 calibration')
@@ -101,11 +103,12 @@ def main(argv=None):
     print('%s b=%d on %s, batch %d, %s' % (args.net, args.blocks, ctx, args.batch_size,
                                            'SIRST images' if test_set else 'random data'))
     shape = (args.batch_size, 3, args.size, args.size)
-    rows, flops = bench_inference(make_net, shape, forms, ctx, args.repeats, calib_data=calib,
-                                  dataset=test_set)
-    report['inference'] = {'input': list(shape), 'flops_per_image': flops, 'rows': rows}
-    print_table('Inference, batch %d at %dx%d' % (args.batch_size, args.size, args.size),
-                rows, flops)
+    if forms:
+        rows, flops = bench_inference(make_net, shape, forms, ctx, args.repeats,
+                                      calib_data=calib, dataset=test_set)
+        report['inference'] = {'input': list(shape), 'flops_per_image': flops, 'rows': rows}
+        print_table('Inference, batch %d at %dx%d' % (args.batch_size, args.size, args.size),
+                    rows, flops)
 
     train_forms = [f for f in args.train_forms.split(',') if f]
     if train_forms:

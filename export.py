@@ -1,7 +1,7 @@
 """Export a network to <prefix>-symbol.json and <prefix>-0000.params for deployment.
 
     python export.py --net acm_unet --blocks 4 --pretrained --prefix deploy/acm_unet
-    python export.py --net acm_unet --blocks 4 --pretrained --prefix deploy/acm_unet --fold-bn
+    python export.py --net acm_unet --blocks 4 --pretrained --prefix deploy/acm_unet --fold-bn --rewrite
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
@@ -19,6 +19,9 @@ def main(argv=None):
                         metavar=('H', 'W'), help='size of the one forward pass before export')
     parser.add_argument('--fold-bn', action='store_true',
                         help='fold batch norm into the convolutions (inference-only graph)')
+    parser.add_argument('--rewrite', action='store_true',
+                        help="apply model/rewrites.py's inference rewrites: less work, the same "
+                             'logits up to float rounding (inference-only graph)')
     args = parser.parse_args(argv)
     try:
         net = load_network(args, None)
@@ -26,7 +29,7 @@ def main(argv=None):
         print('error: %s' % err, file=sys.stderr)
         return 2
     files = export_model(net, args.prefix, input_shape=(1, 3) + tuple(args.input_size),
-                         fold_bn=args.fold_bn)
+                         fold_bn=args.fold_bn, rewrite=args.rewrite)
     print('wrote %s and %s' % files)
     return 0
 

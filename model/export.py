@@ -5,7 +5,7 @@ import warnings
 import mxnet as mx
 from mxnet import gluon
 
-from .folding import fold_batchnorm
+from .inference import inference_graph
 
 __all__ = ['export_model', 'import_model', 'exported_files']
 
@@ -18,11 +18,15 @@ def exported_files(path):
     return path + '-symbol.json', path + '-0000.params'
 
 
-def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None, fold_bn=False):
+def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None, fold_bn=False,
+                 rewrite=False):
     """Hybridize ``net``, run it once on ``input_shape`` and write the exported pair.
 
-    With ``fold_bn`` every batch norm that follows a convolution is folded into it (an
-    inference-only graph with fewer operators). Returns ``(symbol_file, params_file)``.
+    ``rewrite`` applies :func:`model.rewrites.rewrite_for_inference` (less work, the same
+    logits up to float rounding); ``fold_bn`` then folds every batch norm that follows a
+    convolution into it. Either gives an inference-only graph; both give the graph that
+    the ``folded`` form of :func:`model.inference.prepare` runs.
+    Returns ``(symbol_file, params_file)``.
     """
     ctx = ctx or mx.cpu()
     folder = os.path.dirname(os.path.abspath(prefix))
@@ -30,9 +34,10 @@ def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None, fold_bn=Fa
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros(input_shape, ctx=ctx)).wait_to_read()
     net.export(prefix, epoch=0)
-    if fold_bn:
+    if fold_bn or rewrite:
         symbol_file, params_file = exported_files(prefix)
-        symbol, args, aux, _ = fold_batchnorm(*mx.model.load_checkpoint(prefix, 0))
+        symbol, args, aux = inference_graph(*mx.model.load_checkpoint(prefix, 0),
+                                            rewrite=rewrite, fold_bn=fold_bn)
         symbol.save(symbol_file)
         mx.nd.save(params_file, dict([('arg:' + k, v) for k, v in args.items()] +
                                      [('aux:' + k, v) for k, v in aux.items()]))

@@ -19,7 +19,8 @@ from mxnet import gluon
 from .folding import fold_batchnorm
 from .rewrites import rewrite_for_inference
 
-__all__ = ['FORMS', 'prepare', 'form_available', 'to_symbol', 'symbol_block']
+__all__ = ['FORMS', 'prepare', 'form_available', 'to_symbol', 'symbol_block',
+           'inference_graph']
 
 FORMS = OrderedDict([
     ('imperative', 'Gluon blocks run operator by operator'),
@@ -46,6 +47,17 @@ def to_symbol(net, ctx=None):
         net.export(prefix, epoch=0)
         symbol, args, aux = mx.model.load_checkpoint(prefix, 0)
     return symbol, args, aux
+
+
+def inference_graph(symbol, arg_params, aux_params, rewrite=True, fold_bn=False):
+    """An exported graph as the fast forms run it: :mod:`model.rewrites`' inference
+    rewrites (``rewrite``), then batch norm folded into the convolutions (``fold_bn``).
+    Returns ``(symbol, arg_params, aux_params)``."""
+    if rewrite:
+        symbol, arg_params, aux_params, _ = rewrite_for_inference(symbol, arg_params, aux_params)
+    if fold_bn:
+        symbol, arg_params, aux_params, _ = fold_batchnorm(symbol, arg_params, aux_params)
+    return symbol, arg_params, aux_params
 
 
 def symbol_block(symbol, arg_params, aux_params, ctx=None):
@@ -105,11 +117,9 @@ def prepare(net, form, input_shape, ctx=None, calib_data=None, calib_mode='naive
     if form == 'imperative':
         return net
     sample = mx.nd.zeros(input_shape, ctx=ctx)
-    symbol, args, aux = to_symbol(net, ctx)
-    if rewrite and form in REWRITTEN_FORMS:
-        symbol, args, aux, _ = rewrite_for_inference(symbol, args, aux)
-    if form == 'folded':
-        symbol, args, aux, _ = fold_batchnorm(symbol, args, aux)
+    symbol, args, aux = inference_graph(*to_symbol(net, ctx),
+                                        rewrite=rewrite and form in REWRITTEN_FORMS,
+                                        fold_bn=form == 'folded')
     block = symbol_block(symbol, args, aux, ctx)
     if form == 'int8':
         block = _quantize(block, symbol, input_shape, calib_data, calib_mode,

@@ -65,6 +65,24 @@ def test_folding_removes_every_batchnorm_after_a_convolution(tmp_path):
     assert count == 0  # nothing left to fold
 
 
+def test_export_with_rewrites_writes_the_graph_the_folded_form_runs(tmp_path):
+    net = _random_network('acm_fpn')
+    images = mx.nd.random.normal(shape=(2, 3, 64, 96))
+    reference = net(images).asnumpy()
+    symbol_file, _ = export_model(net, str(tmp_path / 'fast'), input_shape=images.shape,
+                                  fold_bn=True, rewrite=True)
+    with open(symbol_file) as handle:
+        nodes = json.load(handle)['nodes']
+    ops = [n['op'] for n in nodes]
+    assert '_mul_scalar' not in ops and 'broadcast_like' not in ops
+    assert ops.count('BatchNorm') == 1  # the stem's normalisation of the input image
+    resizes = [n for n in nodes if n['op'] == '_contrib_BilinearResize2D']
+    assert len(resizes) == 2  # each now reads the 1x1 convolution it moved past
+    assert all(nodes[n['inputs'][0][0]]['op'] == 'Convolution' for n in resizes)
+    output = import_model(symbol_file)(images).asnumpy()
+    np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
+
+
 @pytest.mark.parametrize('name, expected', [
     ('acm_fpn', {'resize_after_reduction': 2, 'scale_into_convolution': 2,
                  'broadcast_products': 2}),

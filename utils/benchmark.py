@@ -140,11 +140,12 @@ def bench_training(make_net, shape, forms=TRAIN_FORMS, ctx=None, repeats=3, warm
                    dataset=None, log=print):
     """Training-step throughput (forward, Soft-IoU loss, backward, NAG update) per form on
     one batch of ``shape`` (augmented SIRST crops from ``dataset`` in ``train`` mode when
-    given, else noise with a few target pixels)."""
+    given, else noise with a few target pixels). The forms are built first and timed in
+    turns, as in :func:`bench_inference`."""
     ctx = ctx or mx.cpu()
     images, masks = (x.as_in_context(ctx) for x in sample_batch(shape, dataset, seed=2))
     flops = 3 * count_flops(make_net(ctx), input_size=shape[2:])  # forward + 2x backward
-    rows = []
+    steps = {}
     for form in forms:
         net = make_net(ctx)
         loss_fn = SoftIoULoss()
@@ -153,9 +154,12 @@ def bench_training(make_net, shape, forms=TRAIN_FORMS, ctx=None, repeats=3, warm
             loss_fn.hybridize(static_alloc=True, static_shape=True)
         trainer = gluon.Trainer(net.collect_params(), 'nag',
                                 {'learning_rate': 0.05, 'momentum': 0.9, 'wd': 1e-4})
-        seconds = timed_runs(lambda: _train_step(net, trainer, loss_fn, images, masks,
-                                                 shape[0]), repeats, warmup)
-        rows.append(_rate_row(form, shape[0], seconds, flops))
+        steps[form] = (lambda n=net, t=trainer, l=loss_fn:
+                       _train_step(n, t, l, images, masks, shape[0]))
+    seconds = timed_rounds(steps, repeats, warmup)
+    rows = []
+    for form in forms:
+        rows.append(_rate_row(form, shape[0], seconds[form], flops))
         log('  %-10s %.3f images/s (training step)' % (form, rows[-1]['images_per_s']))
     return _with_ratios(rows), flops
 
