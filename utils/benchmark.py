@@ -12,28 +12,16 @@ from model.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from .loss import SoftIoULoss
 
-__all__ = ['timed_runs', 'timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
+__all__ = ['timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
            'bench_evaluation', 'TRAIN_FORMS']
 
 TRAIN_FORMS = ('imperative', 'hybrid')  # oneDNN's fused subgraphs and INT8 are inference-only
 
 
-def timed_runs(step, repeats=3, warmup=1):
-    """Seconds of each of ``repeats`` calls of ``step`` after ``warmup`` untimed calls;
-    ``step`` must wait for its own results (``wait_to_read``/``waitall``)."""
-    for _ in range(warmup):
-        step()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
 def timed_rounds(steps, repeats=3, warmup=1):
     """``{name: [seconds of each run]}`` for a dict of steps, timed in turns (one run of
-    each step per round) so that a machine whose speed drifts slows them all alike."""
+    each step per round) so that a machine whose speed drifts slows them all alike. Each
+    step must wait for its own results (``wait_to_read``/``waitall``)."""
     for step in steps.values():
         for _ in range(warmup):
             step()
