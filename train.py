@@ -6,7 +6,9 @@
 
 Defaults: Soft-IoU loss, Nesterov accelerated gradient (lr 0.05, momentum 0.9, wd 1e-4)
 through gluon.Trainer with a poly(0.9) schedule, batch 8, 300 epochs, base 512 / crop 480,
-He initialisation; train on `train`, select the best epoch on `val`, report it on `test`.
+He initialisation, the output bias at a target prior of 0.001 and the gradient not divided
+by the batch size (`--recipe paper` is the paper's recipe exactly; see utils/recipes.py);
+train on `train`, select the best epoch on `val`, report it on `test`.
 `--paper-protocol` trains on `trainval` and selects on `test`, as the paper did.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
@@ -18,15 +20,16 @@ import traceback
 
 from data import DatasetError, SIRSTSegmentation
 from model import CheckpointError, list_models
-from utils.context import parse_contexts
+from utils.context import check_cpu_devices, parse_contexts
 from utils.distributed import ClusterWorker, DistributedError, is_distributed
 from utils.checkpointing import load_checkpoint_state
+from utils.recipes import RECIPES, apply_recipe
 from utils.training import TrainingDiverged, load_arguments, save_arguments, train
 
 # Options a resumed run takes from its new command line when given there; everything else
 # (the workers too, unless given: they change the augmentation's random streams) comes
 # from the run's args.json.
-RUNTIME_OPTIONS = ('gpus', 'workers', 'no_progress', 'data_root', 'dist_timeout',
+RUNTIME_OPTIONS = ('gpus', 'cpus', 'workers', 'no_progress', 'data_root', 'dist_timeout',
                    'dist_param_dir')
 
 
@@ -52,15 +55,24 @@ def build_parser():
     add('--test-batch-size', type=int, default=8)
     add('--epochs', type=int, default=300)
     add('--val-every', type=int, default=1, help='score the selection split every N epochs')
-    add('--optimizer', default='nag', choices=['nag', 'sgd', 'adagrad'],
+    add('--recipe', default='default', choices=list(RECIPES),
+        help='; '.join('%s: %s' % (name, r.description) for name, r in RECIPES.items()) +
+        ' (the four options below override it)')
+    add('--optimizer', default=None, choices=['nag', 'sgd', 'adagrad'],
         help="nag (paper), sgd with momentum, or adagrad (the toolkit's default, constant lr)")
-    add('--lr', type=float, default=0.05)
+    add('--lr', type=float, default=None)
+    add('--output-prior', type=float, default=None,
+        help='start every pixel at this target probability through the last bias (0: bias 0)')
+    add('--grad-normalization', default=None, choices=['batch', 'none'],
+        help='batch: divide the gradient of the batch-level loss by the batch size')
     add('--momentum', type=float, default=0.9)
     add('--weight-decay', type=float, default=1e-4)
     add('--warmup-epochs', type=int, default=0)
     add('--workers', type=int, default=2, help='data loading processes')
     add('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
-    add('--syncbn', action='store_true', help='cross-GPU batch norm')
+    add('--cpus', type=int, default=0,
+        help='train data-parallel on this many CPU contexts (the --gpus 0,1 code path)')
+    add('--syncbn', action='store_true', help='batch norm across the devices')
     add('--kvstore', default='device',
         help='device or local on one machine; dist_sync, dist_device_sync or dist_async as '
              'one worker of a multi-machine job (see tools/launch_local.py)')
@@ -99,12 +111,17 @@ def resolve_arguments(argv=None):
                 print('note: the learning-rate schedule restored from the checkpoint still '
                       'ends at epoch %d' % saved['epochs'], file=sys.stderr)
             saved['epochs'] = args.epochs
+        # runs from before recipes had these: they trained as the paper's recipe does
+        saved.setdefault('recipe', 'paper')
+        saved.setdefault('output_prior', 0.0)
+        saved.setdefault('grad_normalization', 'batch')
         args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir))
     else:
         args.train_split = args.train_split or ('trainval' if args.paper_protocol else 'train')
         args.val_split = args.val_split or ('test' if args.paper_protocol else 'val')
         args.save_dir = args.save_dir or os.path.join(
             'runs', 'train', '%s_b%d-%s' % (args.net, args.blocks, time.strftime('%Y%m%d-%H%M%S')))
+        apply_recipe(args)
     problems = []
     if args.net not in list_models():
         problems.append('--net %s is unknown; valid: %s' % (args.net, ', '.join(list_models())))
@@ -117,6 +134,10 @@ def resolve_arguments(argv=None):
             problems.append('--%s must be at least 1' % name.replace('_', '-'))
     if args.lr <= 0:
         problems.append('--lr must be positive')
+    if not 0 <= args.output_prior < 1:
+        problems.append('--output-prior must be in [0, 1)')
+    if args.cpus < 0:
+        problems.append('--cpus must not be negative')
     if args.dist_timeout <= 0:
         problems.append('--dist-timeout must be positive')
     if not 0 <= args.warmup_epochs < args.epochs:
@@ -129,7 +150,8 @@ def resolve_arguments(argv=None):
 def main(argv=None):
     parser, args = resolve_arguments(argv)
     try:
-        ctx = parse_contexts(args.gpus)
+        ctx = parse_contexts(args.gpus, cpus=args.cpus)
+        check_cpu_devices(ctx, args.syncbn)
     except ValueError as err:
         parser.error(str(err))
     if args.batch_size < len(ctx):

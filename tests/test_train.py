@@ -164,3 +164,60 @@ def test_table3_script_trains_and_tabulates(small_sirst, tmp_path, capsys):
     assert summary['arguments']['val_split'] == 'test'  # the paper's protocol
     assert rows['acm_unet'][1] == summary['test']['IoU'] and rows['fpn'][1] is None
     assert '0.743' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('extra, expected', [
+    ([], {'optimizer': 'nag', 'lr': 0.05, 'output_prior': 0.001, 'grad_normalization': 'none'}),
+    (['--recipe', 'paper'],
+     {'optimizer': 'nag', 'lr': 0.05, 'output_prior': 0.0, 'grad_normalization': 'batch'}),
+    (['--recipe', 'toolkit'], {'optimizer': 'adagrad', 'output_prior': 0.0}),
+    (['--recipe', 'paper', '--output-prior', '0.01', '--lr', '0.1'],
+     {'optimizer': 'nag', 'lr': 0.1, 'output_prior': 0.01, 'grad_normalization': 'batch'}),
+])
+def test_recipes_fill_what_the_command_line_leaves_open(extra, expected):
+    _, args = train.resolve_arguments(extra)
+    assert {key: getattr(args, key) for key in expected} == expected
+
+
+def test_output_prior_sets_the_starting_probability(sirst_root):
+    from data import SIRSTSegmentation
+    net = get_model('acm_unet', blocks=1)
+    net.initialize(mx.init.MSRAPrelu())
+    net.set_output_prior(0.001)
+    assert np.allclose(net.head.block[-1].bias.data().asnumpy(), np.log(0.001 / 0.999))
+    image, mask = SIRSTSegmentation(root=sirst_root, split='test', mode='testval',
+                                    base_size=64)[0]
+    prob = mx.nd.sigmoid(net(mx.nd.array(image[None]))).asnumpy()
+    assert np.median(prob) < 0.01  # not 0.5: the Soft-IoU's flat start is avoided
+    with pytest.raises(ValueError):
+        net.set_output_prior(1.0)
+
+
+def test_resume_of_a_run_from_before_recipes_keeps_its_recipe(small_sirst, tmp_path):
+    run = str(tmp_path / 'old')
+    assert train.main(['--data-root', small_sirst, '--save-dir', run, '--epochs', '2',
+                       '--stop-after', '1', '--recipe', 'paper'] + TINY) == 0
+    with open(os.path.join(run, 'args.json')) as handle:
+        saved = json.load(handle)
+    for key in ('recipe', 'output_prior', 'grad_normalization'):
+        del saved[key]
+    with open(os.path.join(run, 'args.json'), 'w') as handle:
+        json.dump(saved, handle)
+    _, args = train.resolve_arguments(['--resume', run])
+    assert (args.recipe, args.output_prior, args.grad_normalization) == ('paper', 0.0, 'batch')
+
+
+def test_syncbn_on_cpu_contexts_without_temp_space_is_refused(small_sirst, tmp_path, capsys):
+    if os.environ.get('MXNET_CPU_TEMP_COPY'):
+        pytest.fail('this test needs MXNet loaded without MXNET_CPU_TEMP_COPY')
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--data-root', small_sirst, '--save-dir', str(tmp_path / 'run'),
+                    '--cpus', '2', '--syncbn'] + TINY)
+    assert exit_info.value.code == 2
+    assert 'MXNET_CPU_TEMP_COPY=1024' in capsys.readouterr().err
+
+
+def test_cpus_option_is_read_before_mxnet_loads():
+    from utils.cores import _cpus_option
+    assert _cpus_option(['--cpus', '2']) == 2 and _cpus_option(['--cpus=3']) == 3
+    assert _cpus_option(['--gpus', '0']) == 0 and _cpus_option(['--cpus']) == 0

@@ -17,10 +17,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mxnet as mx  # noqa: E402
-from mxnet import autograd, gluon  # noqa: E402
+from mxnet import gluon  # noqa: E402
 
 from model import get_model  # noqa: E402
 from utils.loss import SoftIoULoss  # noqa: E402
+from utils.training import train_step  # noqa: E402
 
 
 def _network(args, crop):
@@ -41,10 +42,7 @@ def time_compute(args):
     seconds = []
     for _ in range(args.warmup + args.rounds):
         start = time.time()
-        with autograd.record():
-            loss = loss_fn(net(images), masks)
-        loss.backward()
-        trainer.step(args.batch_size)
+        train_step(net, trainer, loss_fn, images, masks, [mx.cpu()], args.batch_size)
         mx.nd.waitall()
         seconds.append(time.time() - start)
     timed = seconds[args.warmup:]

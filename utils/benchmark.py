@@ -5,12 +5,13 @@ import time
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon
+from mxnet import gluon
 
 from model import get_model
 from model.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from .loss import SoftIoULoss
+from .training import train_step
 
 __all__ = ['timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
            'bench_evaluation', 'TRAIN_FORMS']
@@ -116,11 +117,7 @@ def bench_inference(make_net, shape, forms=tuple(FORMS), ctx=None, repeats=3, wa
 
 
 def _train_step(net, trainer, loss_fn, images, masks, batch_size):
-    with autograd.record():
-        loss = loss_fn(net(images), masks)
-    loss.backward()
-    trainer.step(batch_size)
-    loss.wait_to_read()
+    train_step(net, trainer, loss_fn, images, masks, [images.context], batch_size)
     mx.nd.waitall()
 
 

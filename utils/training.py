@@ -20,7 +20,7 @@ from .evaluation import evaluate_split
 from .history import RunLog
 from .loss import SoftIoULoss
 
-__all__ = ['train', 'TrainingDiverged', 'seed_everything']
+__all__ = ['train', 'train_step', 'TrainingDiverged', 'seed_everything']
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,7 +63,7 @@ def _lr_scheduler(args, iters_per_epoch, mxnet_only=False):
 
 def _optimizer(args, iters_per_epoch, dist=None):
     params = {'learning_rate': args.lr, 'wd': args.weight_decay}
-    if args.optimizer == 'nag':
+    if args.optimizer in ('nag', 'sgd'):
         params['momentum'] = args.momentum
     if dist is not None and not dist.asynchronous:
         params['rescale_grad'] = 1.0 / dist.num_workers  # the servers sum the gradients
@@ -117,7 +117,13 @@ def train(args, ctx, echo=print, dist=None):
     if dist is not None:  # known shapes: the initial values are drawn now, from the shared seed
         net.infer_shape(mx.nd.zeros((1, 3, args.crop_size, args.crop_size)))
     net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
-    net.hybridize(static_alloc=True, static_shape=True)
+    if args.output_prior:
+        net.set_output_prior(args.output_prior)
+    if not (args.syncbn and len(ctx) > 1):
+        # MXNet 1.9.1's SyncBatchNorm in a hybridized graph either hangs (static_alloc
+        # alone) or leaves the running statistics untouched (with static_shape), measured
+        # on CPU contexts: across devices it runs operator by operator.
+        net.hybridize(static_alloc=True, static_shape=True)
     optimizer, optimizer_params = _optimizer(args, schedule_iters, dist)
     trainer = gluon.Trainer(net.collect_params(), optimizer, optimizer_params,
                             kvstore=dist.kv if dist else args.kvstore,
@@ -142,10 +148,20 @@ def train(args, ctx, echo=print, dist=None):
                 % (args.save_dir, state['epoch'], state['best']['IoU'], state['best']['nIoU']))
     else:
         log.say('Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
-                '%s lr %g, batch %d on %s, base %d, crop %d'
+                'recipe %s: %s lr %g, output prior %g, gradient divided by %s; batch %d on %s, '
+                'base %d, crop %d'
                 % (args.net, args.blocks, args.split_set, args.train_split, len(train_set),
-                   args.val_split, args.epochs, args.optimizer, args.lr, args.batch_size,
-                   ','.join(str(c) for c in ctx), args.base_size, args.crop_size))
+                   args.val_split, args.epochs, args.recipe, args.optimizer, args.lr,
+                   args.output_prior, 'the batch size' if args.grad_normalization == 'batch'
+                   else 'nothing', args.batch_size, ','.join(str(c) for c in ctx),
+                   args.base_size, args.crop_size))
+        if len(ctx) > 1:
+            log.say('Data parallel on %d devices: each computes the batch-level Soft-IoU of '
+                    'its share of the batch (%d of %d images on the first) and the gradients '
+                    'are summed%s.'
+                    % (len(ctx), args.batch_size // len(ctx), args.batch_size,
+                       '; batch norm statistics span all devices (--syncbn)' if args.syncbn
+                       else '; each device normalises its own share'))
         if args.val_split == args.test_split:
             log.say('Note: the %r split selects the best epoch and is also the one reported '
                     '(the paper\'s protocol), so its figures are optimistic.' % args.val_split)
@@ -210,6 +226,21 @@ def train(args, ctx, echo=print, dist=None):
     return _finish(args, net, ctx, test_set, state, log)
 
 
+def train_step(net, trainer, loss_fn, images, masks, ctx, grad_divisor):
+    """One data-parallel step: the batch split across ``ctx``, one loss per device (the
+    batch-level Soft-IoU of that device's share, as in the original toolkit), all
+    back-propagated in one call (SyncBatchNorm needs every device's backward at once), the
+    summed gradient divided by ``grad_divisor``. Returns the per-device losses (not
+    waited for)."""
+    images = gluon.utils.split_and_load(images, ctx, even_split=False)
+    masks = gluon.utils.split_and_load(masks, ctx, even_split=False)
+    with autograd.record():
+        losses = [loss_fn(net(x), y) for x, y in zip(images, masks)]
+    autograd.backward(losses)
+    trainer.step(grad_divisor)
+    return losses
+
+
 def _train_epoch(net, trainer, loss_fn, loader, ctx, epoch, args):
     total, count, pending = 0.0, 0, None
 
@@ -226,14 +257,8 @@ def _train_epoch(net, trainer, loss_fn, loader, ctx, epoch, args):
     bar = tqdm(loader, desc='epoch %d' % epoch, unit='batch', leave=False,
                disable=args.no_progress)
     for iteration, (images, masks) in enumerate(bar, 1):
-        images = gluon.utils.split_and_load(images, ctx, even_split=False)
-        masks = gluon.utils.split_and_load(masks, ctx, even_split=False)
-        with autograd.record():
-            losses = [loss_fn(net(x), y) for x, y in zip(images, masks)]
-        autograd.backward(losses)
-        # The toolkit divided the gradient of its batch-level loss by the batch size too;
-        # keeping that keeps its learning rates meaningful.
-        trainer.step(args.batch_size)
+        losses = train_step(net, trainer, loss_fn, images, masks, ctx,
+                            args.batch_size if args.grad_normalization == 'batch' else 1)
         # Read the previous iteration's loss while the engine runs this one.
         if pending is not None:
             total += check(*pending)
