@@ -3,6 +3,7 @@ network's logits under ONNX's reference evaluator, from one file at two batch si
 sizes that do not halve evenly, with the weights as initializers only; and the command
 line's refusals."""
 import os
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -13,7 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from PIL import Image
 
+import export
 from data import normalize
+from model import get_model
 from model.onnx_export import (ONNX_OPSET, OnnxExportError, _fast_resize,
                                check_onnx, export_onnx)
 from tests.test_inference_forms import _random_network
@@ -23,6 +26,41 @@ def _sirst_batch(sirst_root, size, ids=('Misc_111', 'Misc_1')):
     """Real SIRST images resized to ``size`` (H, W) and normalised as the network expects."""
     return np.stack([normalize(Image.open(os.path.join(sirst_root, 'images', i + '.png'))
                                .convert('RGB').resize(size[::-1], Image.BILINEAR)) for i in ids])
+
+
+def _interface(model):
+    """``{input or output name: dims}`` with named (dynamic) dims as their names."""
+    return {value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+            for value in list(model.graph.input) + list(model.graph.output)}
+
+
+def test_released_acm_unet_exports_and_matches_gluon_on_sirst(sirst_root, checkpoint_dir,
+                                                             tmp_path, capsys):
+    prefix = str(tmp_path / 'deploy' / 'acm_unet')
+    image = os.path.join(sirst_root, 'images', 'Misc_111.png')
+    assert export.main(['--pretrained', '--model-root', checkpoint_dir, '--prefix', prefix,
+                        '--format', 'onnx', '--input-size', '64', '64', '--check',
+                        '--check-image', image]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count('largest logit difference') == 2 and 'batch 2 at 65x65' in printed
+
+    model = onnx.load(prefix + '.onnx')
+    assert [(o.domain, o.version) for o in model.opset_import] == [('', ONNX_OPSET)]
+    assert _interface(model) == {'data': ['batch', 3, 'height', 'width'],
+                                 'logits': ['batch', 1, 'height', 'width']}
+    weights = {tensor.name for tensor in model.graph.initializer}
+    assert len(weights) > 200 and not weights & {value.name for value in model.graph.input}
+
+    # ONNX's own reference evaluator, unchanged (the U-Net has no Resize), at two batch sizes
+    # and an odd size from the same file
+    net = get_model('acm_unet', blocks=4, pretrained=True, root=checkpoint_dir)
+    evaluator = ReferenceEvaluator(prefix + '.onnx')
+    for batch in (_sirst_batch(sirst_root, (64, 64), ids=['Misc_111']),
+                  _sirst_batch(sirst_root, (61, 75))):
+        (logits,) = evaluator.run(['logits'], {'data': batch})
+        expected = net(mx.nd.array(batch)).asnumpy()
+        assert logits.shape == expected.shape == (batch.shape[0], 1) + batch.shape[2:]
+        assert np.abs(logits - expected).max() < 1e-4
 
 
 @pytest.mark.parametrize('options', [{}, {'fold_bn': True, 'rewrite': True}])
@@ -98,3 +136,27 @@ def test_unsupported_operator_is_named_with_the_network(kind, message, tmp_path)
         export_onnx(net, str(tmp_path / 'tiny.onnx'), (1, 3, 8, 8), network='tiny')
     assert not os.path.exists(tmp_path / 'tiny.onnx')
     assert MXNetGraph.registry_ == registry  # MXNet's converter is left as it was
+
+
+def test_cli_refuses_existing_files_unknown_networks_and_missing_onnx(checkpoint_dir, tmp_path,
+                                                                      capsys, monkeypatch):
+    prefix = str(tmp_path / 'acm_unet')
+    common = ['--pretrained', '--model-root', checkpoint_dir, '--prefix', prefix,
+              '--input-size', '32', '32']
+    for existing, fmt in ((prefix + '.onnx', 'onnx'), (prefix + '-0000.params', 'mxnet')):
+        open(existing, 'w').close()
+        assert export.main(common + ['--format', fmt]) == 2
+        assert '%s exists; pass --force' % existing in capsys.readouterr().err
+    assert export.main(common + ['--format', 'onnx', '--force']) == 0
+    assert onnx.load(prefix + '.onnx').graph.output[0].name == 'logits'
+
+    assert export.main(['--net', 'acm_resnet', '--prefix', str(tmp_path / 'x'),
+                        '--format', 'onnx']) == 2
+    assert 'Unknown model' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        export.main(common + ['--check'])  # --check reads an ONNX file
+    assert '--check needs --format onnx' in capsys.readouterr().err
+
+    monkeypatch.setitem(sys.modules, 'onnx', None)  # what Python does when onnx is absent
+    assert export.main(common + ['--format', 'onnx', '--prefix', str(tmp_path / 'y')]) == 2
+    assert "pip install -e '.[onnx]'" in capsys.readouterr().err
