@@ -177,6 +177,8 @@ def symbol_to_onnx(symbol, arg_params, aux_params, sample_shape=(1, 3, 512, 512)
     """
     onnx = require_onnx()
     from onnx import helper
+    # mxnet.onnx.export_model always targets the newest opset of the installed onnx package,
+    # for which MXNet's translations were not written; the graph converter takes the opset
     from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
     nodes = json.loads(symbol.tojson())['nodes']
     params = _with_fixed_gammas(nodes, dict(arg_params, **aux_params))
@@ -258,7 +260,8 @@ def _fast_resize():
     class Resize(ReferenceResize):  # the evaluator finds an op's implementation by class name
         op_domain = ''
 
-        def _run(self, X, roi=None, scales=None, sizes=None, **attrs):  # pylint: disable=arguments-differ
+        # pylint: disable-next=arguments-differ
+        def _run(self, X, roi=None, scales=None, sizes=None, **attrs):
             if (attrs.get('mode') != 'linear' or attrs.get('antialias')
                     or attrs.get('coordinate_transformation_mode') != 'align_corners'
                     or attrs.get('axes') is not None or X.ndim != 4 or sizes is None
@@ -266,7 +269,7 @@ def _fast_resize():
                 return super()._run(X, roi, scales, sizes, **attrs)
             rows = _interpolation_matrix(X.shape[2], int(sizes[2]))
             cols = _interpolation_matrix(X.shape[3], int(sizes[3]))
-            return (np.einsum('yh,nchw,xw->ncyx', rows, X, cols).astype(X.dtype),)
+            return (np.matmul(np.matmul(rows, X), cols.T).astype(X.dtype),)
     return Resize
 
 
