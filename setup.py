@@ -6,6 +6,10 @@ from setuptools import find_packages, setup
 # GPU users: install mxnet-cu112 first and set ACM_MXNET=mxnet-cu112 (both wheels provide
 # the same `mxnet` module and only one may be installed).
 MXNET = os.environ.get('ACM_MXNET', 'mxnet') + '==1.9.1'
+# export.py --format onnx. onnx 1.18.0 installs beside numpy 1.23 (it needs numpy>=1.22) and
+# is the newest release that still has onnx.mapping, which mxnet.onnx 1.9.1 imports (1.19
+# removed it). The tests export to ONNX, so the test extra has it too.
+ONNX = 'onnx==1.18.0'
 
 setup(
     name='acm-sirst',
@@ -24,5 +28,5 @@ setup(
         'tqdm',
         'Pillow',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest', ONNX], 'onnx': [ONNX]},
 )
