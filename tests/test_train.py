@@ -221,3 +221,33 @@ def test_cpus_option_is_read_before_mxnet_loads():
     from utils.cores import _cpus_option
     assert _cpus_option(['--cpus', '2']) == 2 and _cpus_option(['--cpus=3']) == 3
     assert _cpus_option(['--gpus', '0']) == 0 and _cpus_option(['--cpus']) == 0
+
+
+def test_reproduction_script_follows_a_run_against_the_released_log(small_sirst, tmp_path,
+                                                                    checkpoint_dir, capsys):
+    sys.path.insert(0, os.path.join(REPO, 'scripts'))
+    import reproduce_gpu
+    released = reproduce_gpu.read_released_log(reproduce_gpu.find_released_log(checkpoint_dir))
+    assert released[0] == (0, 0.0012) and (288, 0.7442) in released
+    assert [e for e, _ in released] == sorted(e for e, _ in released)
+    out = str(tmp_path / 'run')
+    assert reproduce_gpu.main(['--gpus', '', '--data-root', small_sirst, '--out', out,
+                               '--model-root', checkpoint_dir, '--poll', '0.2', '--',
+                               '--epochs', '2'] + TINY) == 0
+    history = _history(out)
+    best_at_1 = history[0]['IoU']
+    rows = reproduce_gpu.comparison_rows(released, reproduce_gpu.run_best_so_far(out))
+    assert rows[1] == (1, 0.0027, best_at_1) and rows[0][2] is None and rows[2][2] is None
+    with open(os.path.join(out, 'args.json')) as handle:
+        saved = json.load(handle)
+    assert saved['recipe'] == 'paper' and saved['val_split'] == 'test'
+    assert 'released 0.0027   this run %.4f' % best_at_1 in capsys.readouterr().out
+
+
+def test_reproduction_script_names_a_bad_log(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(REPO, 'scripts'))
+    import reproduce_gpu
+    bad = tmp_path / 'x_best_IoU.log'
+    bad.write_text('not a log line\n')
+    assert reproduce_gpu.main(['--released-log', str(bad), '--follow', str(tmp_path)]) == 2
+    assert 'line 1' in capsys.readouterr().err

@@ -1,0 +1,143 @@
+"""Train ACM-U-Net (b = 4) with the paper's recipe on a GPU and follow it, epoch by epoch,
+against the training log released with the paper's checkpoint.
+
+    python scripts/reproduce_gpu.py --gpus 0 --data-root /data/sirst
+    python scripts/reproduce_gpu.py --follow runs/reproduce/acm_unet_b4   # compare only
+
+The run is train.py under the paper's protocol (idx_320 trainval, best epoch on test, as
+the released log was made) with ``--recipe paper``; options after ``--`` go to train.py
+(``-- --recipe default`` for this toolkit's default). While it trains, each epoch at which
+the released log has an entry prints both best-so-far IoUs side by side, so a run that is
+off track shows within minutes; at the end the whole comparison is printed. An interrupted
+run is resumed by the same command.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+LOG_PATTERN = '*_best_IoU.log'
+#: a released log line: "20/09/2020 11:37:52 - 0007:\t0.2248" (epoch, best IoU so far)
+LOG_LINE = re.compile(r'-\s*(\d+):\s*([0-9.]+)\s*$')
+
+
+def read_released_log(path):
+    """``[(epoch, best IoU so far)]`` from the released ``*_best_IoU.log``."""
+    points = []
+    with open(path, encoding='utf-8', errors='replace') as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip() or line.strip() == 'Finished':  # the log's last line
+                continue
+            match = LOG_LINE.search(line)
+            if not match:
+                raise ValueError('%s line %d is not "<date> <time> - <epoch>: <IoU>": %r'
+                                 % (path, number, line.strip()))
+            points.append((int(match.group(1)), float(match.group(2))))
+    if not points:
+        raise ValueError('%s holds no epochs' % path)
+    return points
+
+
+def find_released_log(model_root):
+    root = model_root or os.environ.get('ACM_MODEL_ROOT') or \
+        os.path.join(os.path.expanduser('~'), '.mxnet', 'models')
+    found = sorted(glob.glob(os.path.join(root, LOG_PATTERN)))
+    if not found:
+        raise FileNotFoundError('no released training log (%s) in %s; pass --released-log '
+                                'or --model-root' % (LOG_PATTERN, root))
+    return found[0]
+
+
+def run_best_so_far(run_dir):
+    """``{epoch: best IoU so far}`` of a train.py run (epochs not scored keep the best)."""
+    path = os.path.join(run_dir, 'history.jsonl')
+    best, table = 0.0, {}
+    if not os.path.isfile(path):
+        return table
+    with open(path) as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line still being written
+                break
+            best = max(best, record.get('IoU', 0.0))
+            table[record['epoch']] = best
+    return table
+
+
+def comparison_rows(released, ours):
+    """``[(epoch, released best, our best or None)]`` at the released log's epochs; the
+    released value at an epoch is its latest entry at or before it."""
+    return [(epoch, value, ours.get(epoch)) for epoch, value in released]
+
+
+def format_row(epoch, released, ours):
+    return 'epoch %4d   released %.4f   this run %s' % (
+        epoch, released, '%.4f (%+.4f)' % (ours, ours - released) if ours is not None else '-')
+
+
+def follow(run_dir, released, printed, out=print):
+    """Print the comparison rows that became available since ``printed`` (a set)."""
+    for epoch, value, ours in comparison_rows(released, run_best_so_far(run_dir)):
+        if ours is not None and epoch not in printed:
+            printed.add(epoch)
+            out(format_row(epoch, value, ours))
+
+
+def train_command(args):
+    if os.path.isfile(os.path.join(args.out, 'last.json')):
+        command = ['--resume', args.out]
+    else:
+        command = ['--net', 'acm_unet', '--blocks', '4', '--paper-protocol', '--recipe', 'paper',
+                   '--save-dir', args.out]
+        if args.data_root:
+            command += ['--data-root', args.data_root]
+    return [sys.executable, os.path.join(REPO, 'train.py')] + command + [
+        '--gpus', args.gpus, '--no-progress'] + args.train_args
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--gpus', default='0', help="GPUs for train.py, e.g. '0' or '0,1'")
+    parser.add_argument('--data-root', default=None, help='SIRST folder (default $SIRST_ROOT)')
+    parser.add_argument('--out', default=os.path.join('runs', 'reproduce', 'acm_unet_b4'),
+                        help='run directory')
+    parser.add_argument('--model-root', default=None,
+                        help='folder of the released checkpoint and its log '
+                             '(default $ACM_MODEL_ROOT or ~/.mxnet/models)')
+    parser.add_argument('--released-log', default=None, help='the released *_best_IoU.log')
+    parser.add_argument('--follow', metavar='RUN_DIR', default=None,
+                        help='only compare a run (finished or in progress) with the log')
+    parser.add_argument('--poll', type=float, default=10, help='seconds between checks')
+    parser.add_argument('train_args', nargs=argparse.REMAINDER,
+                        help='after --, more options for train.py')
+    args = parser.parse_args(argv)
+    args.train_args = [a for a in args.train_args if a != '--']
+    try:
+        released = read_released_log(args.released_log or find_released_log(args.model_root))
+    except (OSError, ValueError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    if args.follow:
+        follow(args.follow, released, set())
+        return 0
+    printed = set()
+    process = subprocess.Popen(train_command(args), cwd=os.getcwd())
+    while process.poll() is None:
+        time.sleep(args.poll)
+        follow(args.out, released, printed)
+    follow(args.out, released, printed)
+    print('\nBest IoU so far, at the epochs of the released log:')
+    for row in comparison_rows(released, run_best_so_far(args.out)):
+        print(format_row(*row))
+    return process.returncode
+
+
+if __name__ == '__main__':
+    sys.exit(main())
