@@ -29,7 +29,7 @@ def best_so_far(run_dir, metric='IoU'):
         for line in handle:
             record = json.loads(line)
             minutes += record['seconds'] / 60
-            best = max(best, record[metric])
+            best = max(best, record.get(metric, 0.0))  # epochs not scored (--val-every)
             points.append((minutes, record['epoch'], best))
     return points
 
