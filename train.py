@@ -23,7 +23,7 @@ from model import CheckpointError, list_models
 from utils.context import check_cpu_devices, parse_contexts
 from utils.distributed import ClusterWorker, DistributedError, is_distributed
 from utils.checkpointing import load_checkpoint_state
-from utils.recipes import RECIPES, apply_recipe
+from utils.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
 from utils.training import TrainingDiverged, load_arguments, save_arguments, train
 
 # Options a resumed run takes from its new command line when given there; everything else
@@ -65,8 +65,8 @@ def build_parser():
         help='start every pixel at this target probability through the last bias (0: bias 0)')
     add('--grad-normalization', default=None, choices=['batch', 'none'],
         help='batch: divide the gradient of the batch-level loss by the batch size')
-    add('--momentum', type=float, default=0.9)
-    add('--weight-decay', type=float, default=1e-4)
+    add('--momentum', type=float, default=MOMENTUM)
+    add('--weight-decay', type=float, default=WEIGHT_DECAY)
     add('--warmup-epochs', type=int, default=0)
     add('--workers', type=int, default=2, help='data loading processes')
     add('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")

@@ -21,6 +21,7 @@ from mxnet import gluon  # noqa: E402
 
 from model import get_model  # noqa: E402
 from utils.loss import SoftIoULoss  # noqa: E402
+from utils.recipes import optimizer_settings  # noqa: E402
 from utils.training import train_step  # noqa: E402
 
 
@@ -34,8 +35,7 @@ def _network(args, crop):
 def time_compute(args):
     net = _network(args, args.crop)
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = gluon.Trainer(net.collect_params(), 'nag',
-                            {'learning_rate': 0.05, 'momentum': 0.9, 'wd': 1e-4}, kvstore=None)
+    trainer = gluon.Trainer(net.collect_params(), *optimizer_settings(), kvstore=None)
     loss_fn = SoftIoULoss()
     images = mx.nd.random.normal(shape=(args.batch_size, 3, args.crop, args.crop))
     masks = mx.nd.random.uniform(shape=(args.batch_size, 1, args.crop, args.crop)) > 0.999

@@ -11,6 +11,7 @@ from model import get_model
 from model.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from .loss import SoftIoULoss
+from .recipes import optimizer_settings
 from .training import train_step
 
 __all__ = ['timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
@@ -137,8 +138,7 @@ def bench_training(make_net, shape, forms=TRAIN_FORMS, ctx=None, repeats=3, warm
         if form == 'hybrid':
             net.hybridize(static_alloc=True, static_shape=True)
             loss_fn.hybridize(static_alloc=True, static_shape=True)
-        trainer = gluon.Trainer(net.collect_params(), 'nag',
-                                {'learning_rate': 0.05, 'momentum': 0.9, 'wd': 1e-4})
+        trainer = gluon.Trainer(net.collect_params(), *optimizer_settings())
         steps[form] = (lambda n=net, t=trainer, l=loss_fn:
                        _train_step(n, t, l, images, masks, shape[0]))
     seconds = timed_rounds(steps, repeats, warmup)

@@ -11,7 +11,11 @@ stepping on the loss's own gradient makes NAG learn from the first epoch.
 """
 from collections import OrderedDict, namedtuple
 
-__all__ = ['Recipe', 'RECIPES', 'RECIPE_OPTIONS', 'apply_recipe']
+__all__ = ['Recipe', 'RECIPES', 'RECIPE_OPTIONS', 'MOMENTUM', 'WEIGHT_DECAY', 'apply_recipe',
+           'optimizer_settings']
+
+#: the paper's momentum and weight decay, shared by every recipe
+MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
 
 Recipe = namedtuple('Recipe', ['optimizer', 'lr', 'output_prior', 'grad_normalization',
                                'description'])
@@ -41,3 +45,13 @@ def apply_recipe(args):
         if getattr(args, key, None) is None:
             setattr(args, key, getattr(recipe, key))
     return args
+
+
+def optimizer_settings(name='default'):
+    """``(optimizer, params)`` of a recipe for ``gluon.Trainer``, without a schedule (for
+    timing a training step)."""
+    recipe = RECIPES[name]
+    params = {'learning_rate': recipe.lr, 'wd': WEIGHT_DECAY}
+    if recipe.optimizer in ('nag', 'sgd'):
+        params['momentum'] = MOMENTUM
+    return recipe.optimizer, params
