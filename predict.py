@@ -2,9 +2,10 @@
 
     python predict.py --net acm_unet --blocks 4 --pretrained --out preds/ img1.png folder/
 
-Each image, of any size and PNG/JPEG/TIFF mode, is resized to --base-size (as evaluation
-does); the logits are resized back, and <name>_mask.png (0/255, the input's size) and
-<name>_overlay.png are written to --out.
+Each image, of any size and PNG/JPEG/TIFF mode (16-bit and other wide pixels are scaled by
+their bit depth, as the dataset reads them: data/files.py), is resized to --base-size (as
+evaluation does); the logits are resized back, and <name>_mask.png (0/255, the input's size)
+and <name>_overlay.png are written to --out.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
@@ -17,7 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from data import normalize
-from data.files import decode_strict
+from data.files import read_image
 from model import CheckpointError
 from utils.context import parse_contexts
 from utils.evaluation import resize_logits
@@ -42,19 +43,6 @@ def collect_images(paths):
         raise FileNotFoundError('No images (%s) found in %s.' % (', '.join(IMAGE_SUFFIXES),
                                                                   ', '.join(paths)))
     return files
-
-
-def load_rgb(path):
-    try:
-        with open(path, 'rb') as handle:
-            image = decode_strict(handle.read())
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError('Cannot read image %s: %s' % (path, err)) from None
-    if image.mode in ('I;16', 'I', 'F'):  # 16-bit / float infrared frames: stretch to 8 bit
-        pixels = np.asarray(image, dtype=np.float32)
-        span = max(float(pixels.max() - pixels.min()), 1e-6)
-        image = Image.fromarray(((pixels - pixels.min()) / span * 255).astype(np.uint8))
-    return image.convert('RGB')
 
 
 def predict_image(net, image, base_size, ctx):
@@ -83,7 +71,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     for path in tqdm(files, desc='predict', unit='image'):
         try:
-            image = load_rgb(path)
+            image = read_image(path)
         except ValueError as err:
             print('error: %s' % err, file=sys.stderr)
             return 2

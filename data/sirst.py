@@ -92,7 +92,7 @@ class SIRSTSegmentation(SegmentationDataset):
 
     def _load_mask(self, idx):
         name = self.mask_name(self.ids[idx])
-        mask = self.files.open_image('masks', name, 'L')
+        mask = self.files.open_image('masks', name, 'L', exact=True)
         values = np.asarray(mask)
         bad = (values != 0) & (values != 255)
         if bad.any():
