@@ -1,9 +1,14 @@
 """Where SIRST lives and how its files are read, from folders or from the official zips.
 
-:func:`decode_image` / :func:`read_image` turn image bytes of any PIL mode (1, L, P, LA,
-RGB, RGBA, 16-bit I;16, 32-bit I, float F...) into 8-bit images with the intensities the file
-means (a 16-bit value v becomes round(v * 255 / 65535)); the dataset, predict.py and
-export.py read images only through them.
+Two things every command does through this module and nowhere else:
+
+- :func:`decode_image` / :func:`read_image` turn image bytes of any PIL mode (1, L, P, LA,
+  RGB, RGBA, 16-bit I;16, 32-bit I, float F...) into 8-bit images with the intensities the
+  file means (a 16-bit value v becomes round(v * 255 / 65535)); the dataset, predict.py and
+  export.py read images only through them.
+- :func:`safe_join` joins a name taken from a file or the command line (a split id, a name
+  in ``last.json``, an output name) to the folder it must stay in, and refuses names that
+  lead out of it.
 """
 import io
 import os
@@ -13,8 +18,8 @@ import zipfile
 import numpy as np
 from PIL import Image, ImageFile
 
-__all__ = ['DatasetError', 'SIRSTFiles', 'decode_strict', 'decode_image', 'read_image',
-           'resolve_root', 'DEFAULT_ROOT', 'GET_DATA_HINT']
+__all__ = ['DatasetError', 'UnsafePathError', 'SIRSTFiles', 'decode_strict', 'decode_image',
+           'read_image', 'safe_join', 'resolve_root', 'DEFAULT_ROOT', 'GET_DATA_HINT']
 
 DEFAULT_ROOT = os.path.join('~', '.mxnet', 'datasets', 'sirst')
 GET_DATA_HINT = ('Get the data with `python -m data.prepare` (downloads the official SIRST '
@@ -43,6 +48,29 @@ def decode_strict(content):
 
 class DatasetError(ValueError):
     """Bad or missing dataset input; the message names the file and the problem."""
+
+
+class UnsafePathError(ValueError):
+    """A name that would lead out of the folder it must stay in."""
+
+
+def safe_join(root, name):
+    """``root/name``, where ``name`` (relative, from a file or the command line) must stay
+    inside ``root``: no absolute path, no ``..`` component, and no symbolic link on the way
+    that resolves outside ``root`` (``root`` itself may be a link). Raises
+    :class:`UnsafePathError` naming the problem."""
+    if not name or '\0' in name:
+        raise UnsafePathError('%r is not a usable file name' % name)
+    if os.path.isabs(name) or name.startswith('~'):
+        raise UnsafePathError('%r is not a name relative to %s' % (name, root))
+    if '..' in name.replace('\\', '/').split('/'):
+        raise UnsafePathError('%r climbs out of %s with ".."' % (name, root))
+    path = os.path.join(root, name)
+    base, real = os.path.realpath(root), os.path.realpath(path)
+    if os.path.commonpath([base, real]) != base:
+        raise UnsafePathError('%r leads out of %s through a symbolic link (to %s)'
+                              % (name, root, real))
+    return path
 
 
 # Integer modes wider than 8 bits, by the largest value their container holds: a pixel v of
@@ -149,15 +177,22 @@ class SIRSTFiles(object):
             return os.path.join(self.root, kind, name)
         return '%s.zip:%s' % (os.path.join(self.root, kind), name)
 
+    def check_name(self, kind, name):
+        """The file ``name`` of ``kind`` in the folder layout; raises
+        :class:`UnsafePathError` (in either layout) if ``name`` leads out of that folder."""
+        return safe_join(os.path.join(self.root, kind), name)
+
     def exists(self, kind, name):
+        path = self.check_name(kind, name)
         if self.layout == 'folders':
-            return os.path.isfile(os.path.join(self.root, kind, name))
+            return os.path.isfile(path)
         self._open_zips()
         return name in self._names[kind]
 
     def open_bytes(self, kind, name):
+        path = self.check_name(kind, name)
         if self.layout == 'folders':
-            with open(os.path.join(self.root, kind, name), 'rb') as handle:
+            with open(path, 'rb') as handle:
                 return handle.read()
         return self._open_zips()[kind].read(self._names[kind][name])
 

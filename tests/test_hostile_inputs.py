@@ -12,7 +12,7 @@ from PIL import Image
 
 import evaluate
 from data import DatasetError, SIRSTSegmentation
-from data.files import decode_image, read_image
+from data.files import UnsafePathError, decode_image, read_image, safe_join
 
 
 def _png(image, fmt='PNG'):
@@ -107,3 +107,67 @@ def test_16_bit_masks_must_map_exactly_and_bad_wide_images_are_named(small_sirst
     with pytest.raises(DatasetError) as err:
         dataset.verify()
     assert image_path in str(err.value)
+
+
+# --- 3. names confined to their folders ------------------------------------------------------
+
+def test_safe_join_keeps_names_inside(tmp_path):
+    root = tmp_path / 'root'
+    (root / 'sub').mkdir(parents=True)
+    (tmp_path / 'secret').write_text('x')
+    assert safe_join(str(root), 'sub/a.png') == str(root / 'sub' / 'a.png')
+    (root / 'inside').symlink_to(root / 'sub')
+    assert safe_join(str(root), 'inside/a.png') == str(root / 'inside' / 'a.png')
+    (root / 'out').symlink_to(tmp_path / 'secret')
+    linked = tmp_path / 'linked'
+    linked.symlink_to(root)  # the root itself may be a link
+    assert safe_join(str(linked), 'sub/a.png') == str(linked / 'sub' / 'a.png')
+    for name in ('../secret', 'sub/../../secret', '/etc/passwd', 'out', '', '~/x'):
+        with pytest.raises(UnsafePathError):
+            safe_join(str(root), name)
+
+
+def test_split_ids_leading_out_of_the_data_are_refused_before_any_file_is_touched(
+        small_sirst, checkpoint_dir, tmp_path, capsys):
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    shutil.copy(os.path.join(small_sirst, 'images', 'Misc_1.png'), victim / 'Misc_1.png')
+    shutil.copy(os.path.join(small_sirst, 'masks', 'Misc_1_pixels0.png'),
+                victim / 'Misc_1_pixels0.png')
+    before = (victim / 'Misc_1.png').read_bytes()
+    split = os.path.join(small_sirst, 'idx_320', 'test.txt')
+    out = str(tmp_path / 'out')
+    for bad in ('../../victim/Misc_1', os.path.join(str(victim), 'Misc_1')):
+        with open(split, 'w') as handle:
+            handle.write('Misc_10\n%s\n' % bad)
+        with pytest.raises(DatasetError) as err:
+            SIRSTSegmentation(small_sirst, split='test')
+        assert '%s, line 2' % split in str(err.value)
+        assert evaluate.main(['--pretrained', '--model-root', checkpoint_dir, '--data-root',
+                              small_sirst, '--out', out, '--save-images', '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and 'line 2' in err
+    assert (victim / 'Misc_1.png').read_bytes() == before and not os.path.exists(out)
+    # an image file that is a link out of the dataset
+    os.remove(os.path.join(small_sirst, 'images', 'Misc_1.png'))
+    os.symlink(str(victim / 'Misc_1.png'), os.path.join(small_sirst, 'images', 'Misc_1.png'))
+    with open(split, 'w') as handle:
+        handle.write('Misc_10\nMisc_1\n')
+    with pytest.raises(DatasetError) as err:
+        SIRSTSegmentation(small_sirst, split='test')
+    assert 'symbolic link' in str(err.value) and 'line 2' in str(err.value)
+
+
+def test_evaluate_does_not_write_through_a_link_out_of_its_folder(small_sirst, checkpoint_dir,
+                                                                  tmp_path, capsys):
+    out = tmp_path / 'out'
+    (out / 'images').mkdir(parents=True)
+    victim = tmp_path / 'victim.png'
+    victim.write_bytes(b'keep me')
+    (out / 'images' / 'Misc_1.png').symlink_to(victim)
+    assert evaluate.main(['--pretrained', '--model-root', checkpoint_dir, '--data-root',
+                          small_sirst, '--out', str(out), '--save-images', '--no-progress',
+                          '--base-size', '64', '--test-batch-size', '4']) == 2
+    err = capsys.readouterr().err
+    assert 'Misc_1.png' in err and 'symbolic link' in err and 'Traceback' not in err
+    assert victim.read_bytes() == b'keep me'
