@@ -86,6 +86,9 @@ def build_parser():
     add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
     add('--resume', default=None,
         help='a run directory (or its last.json) to continue; with --epochs, to a new end')
+    add('--trust-states', action='store_true',
+        help='with --resume of a run from before the safe states format: read its optimizer '
+             'states, a Python pickle that runs any code it holds; only for runs you trust')
     add('--stop-after', type=int, default=None,
         help='stop after this epoch (continue later with --resume)')
     add('--no-progress', action='store_true', help='no progress bars')
@@ -110,13 +113,18 @@ def resolve_arguments(argv=None):
             if args.epochs != saved['epochs'] and saved['optimizer'] != 'adagrad':
                 print('note: the learning-rate schedule restored from the checkpoint still '
                       'ends at epoch %d' % saved['epochs'], file=sys.stderr)
+            saved['schedule_epochs'] = saved['epochs']  # the schedule the states belong to
             saved['epochs'] = args.epochs
         # runs from before recipes had these: they trained as the paper's recipe does
         saved.setdefault('recipe', 'paper')
         saved.setdefault('output_prior', 0.0)
         saved.setdefault('grad_normalization', 'batch')
-        args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir))
+        args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir,
+                                         trust_states=args.trust_states))  # never inherited
     else:
+        if args.trust_states:
+            parser.error('--trust-states goes with --resume (it lets a run\'s old optimizer '
+                         'states be read)')
         args.train_split = args.train_split or ('trainval' if args.paper_protocol else 'train')
         args.val_split = args.val_split or ('test' if args.paper_protocol else 'val')
         args.save_dir = args.save_dir or os.path.join(

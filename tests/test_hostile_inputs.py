@@ -4,15 +4,21 @@ folders, one run per run directory, and predict.py outputs that never overwrite 
 import io
 import json
 import os
+import pickle
 import shutil
 
+import mxnet as mx
 import numpy as np
 import pytest
+from mxnet import autograd, gluon
 from PIL import Image
 
 import evaluate
+import train
 from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, decode_image, read_image, safe_join
+from tests.test_train import TINY, _params
+from utils.checkpointing import load_trainer_states, save_trainer_states
 
 
 def _png(image, fmt='PNG'):
@@ -171,3 +177,147 @@ def test_evaluate_does_not_write_through_a_link_out_of_its_folder(small_sirst, c
     err = capsys.readouterr().err
     assert 'Misc_1.png' in err and 'symbolic link' in err and 'Traceback' not in err
     assert victim.read_bytes() == b'keep me'
+
+
+# --- 2. optimizer states that cannot run code ------------------------------------------------
+
+def _steps(net, trainer, ctx, count, seed):
+    rng = np.random.RandomState(seed)
+    for _ in range(count):
+        data = mx.nd.array(rng.rand(2, 3, 8, 8))
+        with autograd.record():
+            losses = [net(x).sum() for x in gluon.utils.split_and_load(data, ctx)]
+        autograd.backward(losses)
+        trainer.step(2)
+
+
+def _small_net(ctx):
+    net = gluon.nn.HybridSequential()
+    # no batch norm: its running statistics are per device, and a .params file holds their mean
+    net.add(gluon.nn.Conv2D(4, 3, activation='relu'), gluon.nn.Dense(2))
+    mx.random.seed(1)
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    return net
+
+
+@pytest.mark.parametrize('optimizer, ctx, on_kvstore', [
+    ('nag', [mx.cpu()], None),
+    ('adagrad', [mx.cpu()], None),
+    ('adam', [mx.cpu()], None),  # states are tuples
+    ('sgd', [mx.cpu(0), mx.cpu(1)], None),  # the kvstore's updater holds the states
+    ('nag', [mx.cpu(0), mx.cpu(1)], False),  # one updater per device
+])
+def test_states_read_back_exactly(tmp_path, optimizer, ctx, on_kvstore):
+    params = {'learning_rate': 0.1, 'wd': 1e-4}
+    if optimizer in ('nag', 'sgd'):
+        params['momentum'] = 0.9
+    nets, trainers = [], []
+    for _ in range(2):
+        nets.append(_small_net(ctx))
+        trainers.append(gluon.Trainer(nets[-1].collect_params(), optimizer, dict(params),
+                                      update_on_kvstore=on_kvstore))
+    _steps(nets[0], trainers[0], ctx, 3, seed=0)
+    path = str(tmp_path / 'epoch-0001.states.nd')
+    save_trainer_states(trainers[0], nets[0], path)
+    nets[0].save_parameters(str(tmp_path / 'p.params'))
+    nets[1].load_parameters(str(tmp_path / 'p.params'), ctx=ctx)
+    load_trainer_states(trainers[1], nets[1], path)
+    for net, trainer in zip(nets, trainers):  # both continue: the same steps, the same result
+        _steps(net, trainer, ctx, 2, seed=1)
+    assert trainers[1]._optimizer.num_update == trainers[0]._optimizer.num_update == 5
+    for (name, a), b in zip(nets[0].collect_params().items(), nets[1].collect_params().values()):
+        for device in ctx:
+            np.testing.assert_array_equal(a.data(device).asnumpy(), b.data(device).asnumpy(),
+                                          err_msg=name)
+
+
+def _stopped_run(small_sirst, run, epochs='3'):
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--epochs', epochs,
+                              '--val-every', '3', '--stop-after', '1']) == 0
+    return json.load(open(os.path.join(run, 'last.json')))
+
+
+class _Payload(object):
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_a_crafted_pickle_in_place_of_old_states_does_not_run(small_sirst, tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    state = _stopped_run(small_sirst, run)
+    assert state['states'] == 'epoch-0001.states.nd'
+    assert not [n for n in os.listdir(run) if n.endswith('.states')]
+    # an old-format run whose states file was replaced
+    marker = str(tmp_path / 'code-ran')
+    with open(os.path.join(run, 'epoch-0001.states'), 'wb') as handle:
+        pickle.dump(_Payload(marker), handle)
+    with open(os.path.join(run, 'last.json'), 'w') as handle:
+        json.dump(dict(state, states='epoch-0001.states'), handle)
+    capsys.readouterr()
+    assert train.main(['--resume', run, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert not os.path.exists(marker)
+    assert '--trust-states' in err and 'epoch-0001.states' in err
+    assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    # what the flag is for: it reads the pickle, which runs (and is then no optimizer state)
+    assert train.main(['--resume', run, '--no-progress', '--trust-states']) == 2
+    assert os.path.exists(marker)
+    assert 'Cannot read the pickled optimizer states' in capsys.readouterr().err
+
+
+def _as_legacy_run(run):
+    """Rewrite a run's checkpoint as the older toolkit wrote it: Trainer.save_states."""
+    from model import get_model
+    from utils.training import _optimizer
+    _, args = train.resolve_arguments(['--resume', run])
+    state = json.load(open(os.path.join(run, 'last.json')))
+    net = get_model(args.net, blocks=args.blocks)
+    net.load_parameters(os.path.join(run, state['params']))
+    trainer = gluon.Trainer(net.collect_params(), *_optimizer(args, 1))
+    load_trainer_states(trainer, net, os.path.join(run, state['states']))
+    legacy = state['states'][:-len('.nd')]
+    trainer.save_states(os.path.join(run, legacy))
+    for suffix in ('.nd', '.json'):
+        os.remove(os.path.join(run, legacy + suffix))
+    with open(os.path.join(run, 'last.json'), 'w') as handle:
+        json.dump(dict(state, states=legacy), handle)
+
+
+def test_an_old_run_resumes_exactly_with_trust_states_and_is_converted(small_sirst, tmp_path):
+    new, old = str(tmp_path / 'new'), str(tmp_path / 'old')
+    _stopped_run(small_sirst, new)
+    shutil.copytree(new, old)
+    _as_legacy_run(old)
+    assert train.main(['--resume', old, '--no-progress']) == 2
+    for run, extra in ((new, []), (old, ['--trust-states'])):
+        assert train.main(['--resume', run, '--no-progress'] + extra) == 0
+    a, b = (_params(os.path.join(run, 'epoch-0003.params')) for run in (new, old))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert sorted(n for n in os.listdir(old) if '.states' in n) == [
+        'epoch-0003.states.json', 'epoch-0003.states.nd']
+
+
+def test_states_of_another_network_and_names_outside_the_run_are_refused(small_sirst, tmp_path,
+                                                                         capsys):
+    run, other = str(tmp_path / 'run'), str(tmp_path / 'other')
+    state = _stopped_run(small_sirst, run)
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', other, '--epochs', '3',
+                              '--stop-after', '1', '--net', 'acm_fpn']) == 0
+    for suffix in ('.nd', '.json'):
+        shutil.copy(os.path.join(other, 'epoch-0001.states' + suffix), run)
+    capsys.readouterr()
+    assert train.main(['--resume', run, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'written for another network' in err and len(err.strip().splitlines()) == 1
+    outside = str(tmp_path / 'elsewhere.params')
+    shutil.copy(os.path.join(run, state['params']), outside)
+    with open(os.path.join(run, 'last.json'), 'w') as handle:
+        json.dump(dict(state, params='../elsewhere.params'), handle)
+    assert train.main(['--resume', run, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert "'../elsewhere.params'" in err and 'last.json' in err
+    assert len(err.strip().splitlines()) == 1
