@@ -13,6 +13,7 @@ train on `train`, select the best epoch on `val`, report it on `test`.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -23,6 +24,7 @@ from model import CheckpointError, list_models
 from utils.context import check_cpu_devices, parse_contexts
 from utils.distributed import ClusterWorker, DistributedError, is_distributed
 from utils.checkpointing import load_checkpoint_state
+from utils.rundir import RunDirectoryError, run_directory_lock
 from utils.recipes import RECIPES, apply_recipe
 from utils.training import TrainingDiverged, load_arguments, save_arguments, train
 
@@ -177,17 +179,30 @@ def main(argv=None):
     return _train(args, ctx)
 
 
+def _start(args):
+    """A new run in ``args.save_dir`` (locked by us): refuse a directory that holds a run."""
+    previous = load_checkpoint_state(args.save_dir, missing_ok=True)
+    if previous:
+        raise RunDirectoryError('%s already holds a run (checkpoint of epoch %s); continue it '
+                               'with --resume %s, or choose another --save-dir'
+                               % (args.save_dir, previous.get('epoch'), args.save_dir))
+    save_arguments(args)
+
+
 def _train(args, ctx, dist=None):
-    if dist is None or dist.rank == 0:  # the other workers of a distributed run write nothing
-        os.makedirs(args.save_dir, exist_ok=True)
-        if not args.resuming:
-            save_arguments(args)
+    chief = dist is None or dist.rank == 0  # the other workers of a distributed run write nothing
     try:
-        train(args, ctx, dist=dist)
+        if chief:
+            os.makedirs(args.save_dir, exist_ok=True)
+        with run_directory_lock(args.save_dir) if chief else contextlib.nullcontext():
+            if chief and not args.resuming:
+                _start(args)
+            train(args, ctx, dist=dist)
     except TrainingDiverged as err:
         print('error: %s' % err, file=sys.stderr)
         return 3
-    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError) as err:
+    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError,
+            RunDirectoryError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,6 +6,10 @@ import json
 import os
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import mxnet as mx
 import numpy as np
@@ -17,8 +21,10 @@ import evaluate
 import train
 from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, decode_image, read_image, safe_join
-from tests.test_train import TINY, _params
+from tests.conftest import REPO
+from tests.test_train import TINY, _history, _params
 from utils.checkpointing import load_trainer_states, save_trainer_states
+from utils.rundir import run_directory_lock
 
 
 def _png(image, fmt='PNG'):
@@ -321,3 +327,47 @@ def test_states_of_another_network_and_names_outside_the_run_are_refused(small_s
     err = capsys.readouterr().err
     assert "'../elsewhere.params'" in err and 'last.json' in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- 4. one run per run directory -------------------------------------------------------------
+
+def test_a_second_run_on_a_busy_run_directory_refuses_and_names_the_holder(small_sirst,
+                                                                           tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    command = [sys.executable, os.path.join(REPO, 'train.py')] + TINY + [
+        '--data-root', small_sirst, '--save-dir', run, '--epochs', '400', '--val-every', '400']
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, OMP_NUM_THREADS='1'))
+    try:
+        deadline = time.time() + 240
+        while not os.path.isfile(os.path.join(run, 'last.json')) and time.time() < deadline:
+            time.sleep(0.05)
+        args_before = open(os.path.join(run, 'args.json')).read()
+        for argv in (TINY + ['--data-root', small_sirst, '--save-dir', run, '--net', 'acm_fpn'],
+                     ['--resume', run, '--no-progress']):
+            assert train.main(argv) == 2
+            err = capsys.readouterr().err
+            assert 'run directory %s is in use by pid %d on host ' % (run, first.pid) in err
+            assert len(err.strip().splitlines()) == 1
+        assert open(os.path.join(run, 'args.json')).read() == args_before
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # the holder died: its lock went with it, and the run can be continued
+    state = json.load(open(os.path.join(run, 'last.json')))
+    assert train.main(['--resume', run, '--no-progress',
+                       '--epochs', str(state['epoch'] + 1)]) == 0
+    assert [r['epoch'] for r in _history(run)] == list(range(1, state['epoch'] + 2))
+
+
+def test_a_new_run_in_a_directory_holding_a_run_is_refused(small_sirst, tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    _stopped_run(small_sirst, run)
+    capsys.readouterr()
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--net',
+                              'acm_fpn']) == 2
+    assert '--resume %s' % run in capsys.readouterr().err
+    assert json.load(open(os.path.join(run, 'args.json')))['net'] == 'acm_unet'
+    with run_directory_lock(run):  # released after the refusal
+        pass

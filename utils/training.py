@@ -151,6 +151,7 @@ def train(args, ctx, echo=print, dist=None):
         log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f)'
                 % (args.save_dir, state['epoch'], state['best']['IoU'], state['best']['nIoU']))
     else:
+        log.truncate_after(0)  # records of an earlier start that never reached a checkpoint
         log.say('Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
                 'recipe %s: %s lr %g, output prior %g, gradient divided by %s; batch %d on %s, '
                 'base %d, crop %d'
