@@ -18,6 +18,7 @@ from mxnet import autograd, gluon
 from PIL import Image
 
 import evaluate
+import predict
 import train
 from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, decode_image, read_image, safe_join
@@ -371,3 +372,40 @@ def test_a_new_run_in_a_directory_holding_a_run_is_refused(small_sirst, tmp_path
     assert json.load(open(os.path.join(run, 'args.json')))['net'] == 'acm_unet'
     with run_directory_lock(run):  # released after the refusal
         pass
+
+
+# --- 5. predict.py never overwrites -----------------------------------------------------------
+
+def test_predict_gives_every_input_its_own_outputs_and_keeps_existing_ones(
+        sirst_root, checkpoint_dir, tmp_path, capsys):
+    inputs = tmp_path / 'in'
+    for folder in ('a', 'b'):
+        (inputs / folder).mkdir(parents=True)
+    sources = {'a/img.png': 'Misc_1', 'b/img.png': 'Misc_111', 'a/img.jpg': 'Misc_100'}
+    for name, image_id in sources.items():
+        Image.open(os.path.join(sirst_root, 'images', image_id + '.png')).convert('RGB') \
+            .save(str(inputs / name))
+    out = str(tmp_path / 'out')
+    common = ['--pretrained', '--model-root', checkpoint_dir, '--out', out, '--base-size', '64']
+    files = [str(inputs / name) for name in sources]
+    assert predict.main(common + files + [files[0]]) == 0
+    printed = capsys.readouterr().out
+    assert 'wrote 3 masks' in printed and 'given more than once' in printed
+    sizes = {'img': (320, 240), 'img-2': (325, 220), 'img-3': None}
+    for name, size in sizes.items():
+        mask = Image.open(os.path.join(out, name + '_mask.png'))
+        assert size is None or mask.size == size
+        assert os.path.isfile(os.path.join(out, name + '_overlay.png'))
+    assert '%s shares its name' % files[1] in printed and 'img-2_mask.png' in printed
+    before = open(os.path.join(out, 'img_mask.png'), 'rb').read()
+    assert predict.main(common + [files[2]]) == 2
+    err = capsys.readouterr().err
+    assert os.path.join(out, 'img_mask.png') in err and '--force' in err
+    assert open(os.path.join(out, 'img_mask.png'), 'rb').read() == before
+    assert predict.main(common + ['--force', files[2]]) == 0
+    assert Image.open(os.path.join(out, 'img_mask.png')).size == Image.open(files[2]).size
+
+
+def test_output_names_never_take_another_inputs_name():
+    names = predict.output_names(['x/img.png', 'y/img.png', 'img.jpg', 'z/img-2.png'])
+    assert names == ['img', 'img-3', 'img-4', 'img-2']
