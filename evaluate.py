@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from data import DatasetError, SIRSTSegmentation
+from data.files import UnsafePathError, safe_join
 from model import CheckpointError
 from model.inference import FORMS, form_available, prepare
 from utils.context import parse_contexts
@@ -103,14 +104,19 @@ def main(argv=None):
                 image = dataset._load_image(idx)  # pylint: disable=protected-access
                 native = dataset.native_mask(idx)
                 pred = resize_logits(logit[0], native.shape) > 0
-                side_by_side(image, native, pred,
-                             os.path.join(image_dir, dataset.ids[idx] + '.png'))
+                path = safe_join(image_dir, dataset.ids[idx] + '.png')  # ids may hold folders
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                side_by_side(image, native, pred, path)
 
     workers = args.workers if args.workers is not None else (
         0 if all(c.device_type == 'cpu' for c in ctx) else 2)
-    results = evaluate_split(net, dataset, ctx, batch_size=args.test_batch_size,
-                             num_workers=workers, on_batch=on_batch,
-                             progress=not args.no_progress)
+    try:
+        results = evaluate_split(net, dataset, ctx, batch_size=args.test_batch_size,
+                                 num_workers=workers, on_batch=on_batch,
+                                 progress=not args.no_progress)
+    except (DatasetError, UnsafePathError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
     seconds = time.time() - start
     roc = results.pop('roc')
     roc_path = os.path.join(out, 'roc.png')

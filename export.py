@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from data import normalize
+from data.files import read_image
 from model import CheckpointError, export_model
 from model.export import exported_files
 from model.onnx_export import (CHECK_TOLERANCE, ONNX_OPSET, OnnxExportError, check_onnx,
@@ -25,8 +26,7 @@ def check_batches(size, image_files=()):
     larger each way (odd sizes do not halve evenly: the dynamic shapes are exercised), from
     the given images (a second one is the first mirrored), else from seeded noise."""
     if image_files:
-        from predict import load_rgb  # here: predict.py also loads matplotlib
-        images = [load_rgb(path) for path in image_files[:2]]
+        images = [read_image(path) for path in image_files[:2]]
     else:
         pixels = np.random.RandomState(0).randint(0, 256, (size[0], size[1], 3), np.uint8)
         images = [Image.fromarray(pixels)]

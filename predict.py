@@ -2,14 +2,18 @@
 
     python predict.py --net acm_unet --blocks 4 --pretrained --out preds/ img1.png folder/
 
-Each image, of any size and PNG/JPEG/TIFF mode, is resized to --base-size (as evaluation
-does); the logits are resized back, and <name>_mask.png (0/255, the input's size) and
-<name>_overlay.png are written to --out.
+Each image, of any size and PNG/JPEG/TIFF mode (16-bit and other wide pixels are scaled by
+their bit depth, as the dataset reads them: data/files.py), is resized to --base-size (as
+evaluation does); the logits are resized back, and <name>_mask.png (0/255, the input's size)
+and <name>_overlay.png are written to --out. <name> is the input's file name without its
+extension; inputs that share one (a/img.png and b/img.png, img.png and img.jpg) get -2,
+-3... in input order, and the command says so. Existing outputs are kept unless --force.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
 import os
 import sys
+from collections import Counter
 
 import mxnet as mx
 import numpy as np
@@ -17,7 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from data import normalize
-from data.files import decode_strict
+from data.files import read_image, safe_join
 from model import CheckpointError
 from utils.context import parse_contexts
 from utils.evaluation import resize_logits
@@ -44,17 +48,46 @@ def collect_images(paths):
     return files
 
 
-def load_rgb(path):
-    try:
-        with open(path, 'rb') as handle:
-            image = decode_strict(handle.read())
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError('Cannot read image %s: %s' % (path, err)) from None
-    if image.mode in ('I;16', 'I', 'F'):  # 16-bit / float infrared frames: stretch to 8 bit
-        pixels = np.asarray(image, dtype=np.float32)
-        span = max(float(pixels.max() - pixels.min()), 1e-6)
-        image = Image.fromarray(((pixels - pixels.min()) / span * 255).astype(np.uint8))
-    return image.convert('RGB')
+def output_names(files):
+    """A distinct output name for every input file: its stem, or for the second and later
+    inputs with the same stem that stem with -2, -3... (never another input's own stem)."""
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in files]
+    own, used, names = Counter(stems), set(), []
+    for stem in stems:
+        name, number = stem, 1
+        while name in used or (name != stem and name in own):
+            number += 1
+            name = '%s-%d' % (stem, number)
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def plan_outputs(files, out, force=False):
+    """``[(input, mask path, overlay path)]`` for the distinct inputs, with notes about
+    renamed and repeated inputs; refuses to overwrite existing outputs unless ``force``."""
+    distinct, notes = [], []
+    seen = set()
+    for path in files:
+        real = os.path.realpath(path)
+        if real in seen:
+            notes.append('note: %s is given more than once; predicted once' % path)
+        else:
+            seen.add(real)
+            distinct.append(path)
+    plan = []
+    for path, name in zip(distinct, output_names(distinct)):
+        plan.append((path, safe_join(out, name + '_mask.png'),
+                     safe_join(out, name + '_overlay.png')))
+        if name != os.path.splitext(os.path.basename(path))[0]:
+            notes.append('note: %s shares its name with an earlier input; written as '
+                         '%s_mask.png and %s_overlay.png' % (path, name, name))
+    existing = [p for _, mask, overlay in plan for p in (mask, overlay) if os.path.lexists(p)]
+    if existing and not force:
+        raise FileExistsError('%s exists%s; pass --force to overwrite, or choose another --out'
+                              % (existing[0], ' (and %d more outputs)' % (len(existing) - 1)
+                                 if len(existing) > 1 else ''))
+    return plan, notes
 
 
 def predict_image(net, image, base_size, ctx):
@@ -71,27 +104,29 @@ def main(argv=None):
     parser.add_argument('--out', default=os.path.join('runs', 'predict'))
     parser.add_argument('--base-size', type=int, default=512)
     parser.add_argument('--gpus', default='')
+    parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     args = parser.parse_args(argv)
     try:
-        files = collect_images(args.inputs)
+        plan, notes = plan_outputs(collect_images(args.inputs), args.out, args.force)
         ctx = parse_contexts(args.gpus)[0]
         net = load_network(args, [ctx])
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
+    except (CheckpointError, FileNotFoundError, FileExistsError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
+    for note in notes:
+        print(note)
     net.hybridize(static_alloc=True, static_shape=True)
     os.makedirs(args.out, exist_ok=True)
-    for path in tqdm(files, desc='predict', unit='image'):
+    for path, mask_path, overlay_path in tqdm(plan, desc='predict', unit='image'):
         try:
-            image = load_rgb(path)
+            image = read_image(path)
         except ValueError as err:
             print('error: %s' % err, file=sys.stderr)
             return 2
         mask = predict_image(net, image, args.base_size, ctx) > 0
-        stem = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
-        Image.fromarray(mask.astype(np.uint8) * 255).save(stem + '_mask.png')
-        overlay(image, mask).save(stem + '_overlay.png')
-    print('wrote %d masks and overlays to %s' % (len(files), args.out))
+        Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
+        overlay(image, mask).save(overlay_path)
+    print('wrote %d masks and overlays to %s' % (len(plan), args.out))
     return 0
 
 

@@ -13,6 +13,7 @@ train on `train`, select the best epoch on `val`, report it on `test`.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from utils.context import check_cpu_devices, parse_contexts
 from utils.distributed import ClusterWorker, DistributedError, is_distributed
 from utils.checkpointing import load_checkpoint_state
 from utils.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
+from utils.rundir import RunDirectoryError, run_directory_lock
 from utils.training import TrainingDiverged, load_arguments, save_arguments, train
 
 # Options a resumed run takes from its new command line when given there; everything else
@@ -86,6 +88,9 @@ def build_parser():
     add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
     add('--resume', default=None,
         help='a run directory (or its last.json) to continue; with --epochs, to a new end')
+    add('--trust-states', action='store_true',
+        help='with --resume of a run from before the safe states format: read its optimizer '
+             'states, a Python pickle that runs any code it holds; only for runs you trust')
     add('--stop-after', type=int, default=None,
         help='stop after this epoch (continue later with --resume)')
     add('--no-progress', action='store_true', help='no progress bars')
@@ -110,13 +115,18 @@ def resolve_arguments(argv=None):
             if args.epochs != saved['epochs'] and saved['optimizer'] != 'adagrad':
                 print('note: the learning-rate schedule restored from the checkpoint still '
                       'ends at epoch %d' % saved['epochs'], file=sys.stderr)
+            saved['schedule_epochs'] = saved['epochs']  # the schedule the states belong to
             saved['epochs'] = args.epochs
         # runs from before recipes had these: they trained as the paper's recipe does
         saved.setdefault('recipe', 'paper')
         saved.setdefault('output_prior', 0.0)
         saved.setdefault('grad_normalization', 'batch')
-        args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir))
+        args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir,
+                                         trust_states=args.trust_states))  # never inherited
     else:
+        if args.trust_states:
+            parser.error('--trust-states goes with --resume (it lets a run\'s old optimizer '
+                         'states be read)')
         args.train_split = args.train_split or ('trainval' if args.paper_protocol else 'train')
         args.val_split = args.val_split or ('test' if args.paper_protocol else 'val')
         args.save_dir = args.save_dir or os.path.join(
@@ -169,17 +179,30 @@ def main(argv=None):
     return _train(args, ctx)
 
 
+def _start(args):
+    """A new run in ``args.save_dir`` (locked by us): refuse a directory that holds a run."""
+    previous = load_checkpoint_state(args.save_dir, missing_ok=True)
+    if previous:
+        raise RunDirectoryError('%s already holds a run (checkpoint of epoch %s); continue it '
+                               'with --resume %s, or choose another --save-dir'
+                               % (args.save_dir, previous.get('epoch'), args.save_dir))
+    save_arguments(args)
+
+
 def _train(args, ctx, dist=None):
-    if dist is None or dist.rank == 0:  # the other workers of a distributed run write nothing
-        os.makedirs(args.save_dir, exist_ok=True)
-        if not args.resuming:
-            save_arguments(args)
+    chief = dist is None or dist.rank == 0  # the other workers of a distributed run write nothing
     try:
-        train(args, ctx, dist=dist)
+        if chief:
+            os.makedirs(args.save_dir, exist_ok=True)
+        with run_directory_lock(args.save_dir) if chief else contextlib.nullcontext():
+            if chief and not args.resuming:
+                _start(args)
+            train(args, ctx, dist=dist)
     except TrainingDiverged as err:
         print('error: %s' % err, file=sys.stderr)
         return 3
-    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError) as err:
+    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError,
+            RunDirectoryError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,12 +1,25 @@
-"""Where SIRST lives and how its files are read, from folders or from the official zips."""
+"""Where SIRST lives and how its files are read, from folders or from the official zips.
+
+Two things every command does through this module and nowhere else:
+
+- :func:`decode_image` / :func:`read_image` turn image bytes of any PIL mode (1, L, P, LA,
+  RGB, RGBA, 16-bit I;16, 32-bit I, float F...) into 8-bit images with the intensities the
+  file means (a 16-bit value v becomes round(v * 255 / 65535)); the dataset, predict.py and
+  export.py read images only through them.
+- :func:`safe_join` joins a name taken from a file or the command line (a split id, a name
+  in ``last.json``, an output name) to the folder it must stay in, and refuses names that
+  lead out of it.
+"""
 import io
 import os
 import threading
 import zipfile
 
+import numpy as np
 from PIL import Image, ImageFile
 
-__all__ = ['DatasetError', 'SIRSTFiles', 'decode_strict', 'resolve_root', 'DEFAULT_ROOT', 'GET_DATA_HINT']
+__all__ = ['DatasetError', 'UnsafePathError', 'SIRSTFiles', 'decode_strict', 'decode_image',
+           'read_image', 'safe_join', 'resolve_root', 'DEFAULT_ROOT', 'GET_DATA_HINT']
 
 DEFAULT_ROOT = os.path.join('~', '.mxnet', 'datasets', 'sirst')
 GET_DATA_HINT = ('Get the data with `python -m data.prepare` (downloads the official SIRST '
@@ -35,6 +48,82 @@ def decode_strict(content):
 
 class DatasetError(ValueError):
     """Bad or missing dataset input; the message names the file and the problem."""
+
+
+class UnsafePathError(ValueError):
+    """A name that would lead out of the folder it must stay in."""
+
+
+def safe_join(root, name):
+    """``root/name``, where ``name`` (relative, from a file or the command line) must stay
+    inside ``root``: no absolute path, no ``..`` component, and no symbolic link on the way
+    that resolves outside ``root`` (``root`` itself may be a link). Raises
+    :class:`UnsafePathError` naming the problem."""
+    if not name or '\0' in name:
+        raise UnsafePathError('%r is not a usable file name' % name)
+    if os.path.isabs(name) or name.startswith('~'):
+        raise UnsafePathError('%r is not a name relative to %s' % (name, root))
+    if '..' in name.replace('\\', '/').split('/'):
+        raise UnsafePathError('%r climbs out of %s with ".."' % (name, root))
+    path = os.path.join(root, name)
+    base, real = os.path.realpath(root), os.path.realpath(path)
+    if os.path.commonpath([base, real]) != base:
+        raise UnsafePathError('%r leads out of %s through a symbolic link (to %s)'
+                              % (name, root, real))
+    return path
+
+
+# Integer modes wider than 8 bits, by the largest value their container holds: a pixel v of
+# such an image means the intensity v / full scale, so it becomes round(v * 255 / full scale)
+# (a 16-bit copy of an 8-bit image, v = 257 x, decodes to exactly x). No stretch by the
+# image's own minimum and maximum: an image's intensities must not depend on its contents.
+_FULL_SCALE = {'I;16': 65535, 'I;16L': 65535, 'I;16B': 65535, 'I;16N': 65535, 'I': 65535,
+               'F': 1.0}
+
+
+def _to_8bit(image, exact):
+    """An 8-bit version of ``image`` (unchanged when it is 8-bit already)."""
+    full = _FULL_SCALE.get(image.mode)
+    if full is None:
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(values).all() or values.min() < 0 or values.max() > full:
+        raise ValueError('its %s pixels span %g..%g, outside the 0..%g that mode %s holds; '
+                         'save it as an 8-bit or 16-bit PNG'
+                         % ('floating-point' if image.mode == 'F' else 'integer',
+                            values.min(), values.max(), full, image.mode))
+    scaled = values * (255.0 / full)
+    result = np.floor(scaled + 0.5)
+    if exact and np.any(np.abs(scaled - result) > 1e-6):
+        odd = values[np.abs(scaled - result) > 1e-6]
+        raise ValueError('its %s values %s have no exact 8-bit equivalent (0..%g maps to '
+                         '0..255)' % (image.mode, ', '.join('%g' % v for v in np.unique(odd)[:4]),
+                                      full))
+    return Image.fromarray(result.astype(np.uint8), 'L')
+
+
+def decode_image(content, location, mode='RGB', exact=False):
+    """Decode image bytes strictly into an 8-bit ``mode`` ('RGB' or 'L') PIL image.
+
+    Wider pixels are scaled by their container's full scale (16-bit: 65535; mode I is taken
+    as 16-bit and refused beyond it; float F as 0..1), see ``_FULL_SCALE``. ``exact``
+    refuses wide values that 8 bits cannot hold exactly (for masks: a 16-bit mask of 0 and 1
+    would otherwise become empty). Raises :class:`DatasetError` naming ``location``.
+    """
+    try:
+        return _to_8bit(decode_strict(content), exact).convert(mode)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise DatasetError('Cannot read image %s: %s.' % (location, err)) from None
+
+
+def read_image(path, mode='RGB', exact=False):
+    """:func:`decode_image` of the file at ``path``."""
+    try:
+        with open(path, 'rb') as handle:
+            content = handle.read()
+    except OSError as err:
+        raise DatasetError('Cannot read image %s: %s.' % (path, err.strerror or err)) from None
+    return decode_image(content, path, mode, exact)
 
 
 def resolve_root(root=None):
@@ -88,23 +177,34 @@ class SIRSTFiles(object):
             return os.path.join(self.root, kind, name)
         return '%s.zip:%s' % (os.path.join(self.root, kind), name)
 
+    def check_name(self, kind, name):
+        """The file ``name`` of ``kind`` in the folder layout; raises
+        :class:`UnsafePathError` (in either layout) if ``name`` leads out of that folder."""
+        return safe_join(os.path.join(self.root, kind), name)
+
     def exists(self, kind, name):
+        path = self.check_name(kind, name)
         if self.layout == 'folders':
-            return os.path.isfile(os.path.join(self.root, kind, name))
+            return os.path.isfile(path)
         self._open_zips()
         return name in self._names[kind]
 
     def open_bytes(self, kind, name):
+        path = self.check_name(kind, name)
         if self.layout == 'folders':
-            with open(os.path.join(self.root, kind, name), 'rb') as handle:
+            with open(path, 'rb') as handle:
                 return handle.read()
         return self._open_zips()[kind].read(self._names[kind][name])
 
-    def open_image(self, kind, name, mode):
-        """Decode a PNG fully (so truncation shows here) and convert it to ``mode``."""
+    def open_image(self, kind, name, mode, exact=False):
+        """Decode an image fully (so truncation shows here) as 8-bit ``mode``
+        (:func:`decode_image`)."""
         location = self.path(kind, name)
         try:
-            return decode_strict(self.open_bytes(kind, name)).convert(mode)
-        except (OSError, SyntaxError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            raise DatasetError('Cannot read %s: %s. Replace the file with a good copy from '
-                               'the official dataset.' % (location, err)) from None
+            return decode_image(self.open_bytes(kind, name), location, mode, exact)
+        except DatasetError as err:
+            problem = str(err)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            problem = 'Cannot read %s: %s.' % (location, err)
+        raise DatasetError('%s Replace the file with a good copy from the official dataset.'
+                           % problem)

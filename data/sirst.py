@@ -8,7 +8,7 @@ import mxnet as mx
 from PIL import Image
 from gluoncv.data.segbase import SegmentationDataset
 
-from .files import DatasetError, SIRSTFiles, resolve_root
+from .files import DatasetError, SIRSTFiles, UnsafePathError, resolve_root
 from .transforms import mask_to_array, normalize, resize_pair
 
 __all__ = ['SIRSTSegmentation']
@@ -59,13 +59,27 @@ class SIRSTSegmentation(SegmentationDataset):
 
     # --- files ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _read_split(path):
+    def _read_split(self, path):
+        """The ids of a split file; each must name files inside images/ and masks/."""
         if not os.path.isfile(path):
             raise DatasetError('Split file %s does not exist; the dataset folder needs the '
                                'idx_320/ and idx_427/ folders of the official release.' % path)
+        ids = []
         with open(path) as handle:
-            ids = [line.strip() for line in handle if line.strip()]
+            for number, line in enumerate(handle, 1):
+                image_id = line.strip()
+                if not image_id:
+                    continue
+                try:
+                    for kind, name in (('images', self.image_name(image_id)),
+                                       ('masks', self.mask_name(image_id))):
+                        self.files.check_name(kind, name)
+                except UnsafePathError as err:
+                    raise DatasetError('Split file %s, line %d: id %r is refused: %s. Ids name '
+                                       'files inside the dataset\'s images/ and masks/; '
+                                       'correct or remove that line.'
+                                       % (path, number, image_id, err)) from None
+                ids.append(image_id)
         if not ids:
             raise DatasetError('Split file %s lists no image ids.' % path)
         return ids
@@ -92,7 +106,7 @@ class SIRSTSegmentation(SegmentationDataset):
 
     def _load_mask(self, idx):
         name = self.mask_name(self.ids[idx])
-        mask = self.files.open_image('masks', name, 'L')
+        mask = self.files.open_image('masks', name, 'L', exact=True)
         values = np.asarray(mask)
         bad = (values != 0) & (values != 255)
         if bad.any():

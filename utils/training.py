@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from data import SIRSTSegmentation
 from model import get_model, load_checkpoint, export_model
-from .checkpointing import load_checkpoint_state, save_checkpoint, save_parameters, write_json
+from .checkpointing import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
+                            save_checkpoint, save_parameters, write_json)
 from .evaluation import evaluate_split
 from .history import RunLog
 from .loss import SoftIoULoss
@@ -44,16 +45,18 @@ def _norm_kwargs(args, ctx):
 def _lr_scheduler(args, iters_per_epoch, mxnet_only=False):
     if args.optimizer == 'adagrad':  # the toolkit's default: constant learning rate
         return None
+    # a resumed run given a new --epochs keeps the schedule it started with (schedule_epochs)
+    epochs = getattr(args, 'schedule_epochs', args.epochs)
     if mxnet_only:
         # dist_async sends the optimizer, pickled, to servers that have only MXNet loaded:
         # the same warm-up and poly(0.9) decay from MXNet's own class
         warmup = args.warmup_epochs * iters_per_epoch
         return mx.lr_scheduler.PolyScheduler(
-            max_update=warmup + max(2, (args.epochs - args.warmup_epochs) * iters_per_epoch) - 1,
+            max_update=warmup + max(2, (epochs - args.warmup_epochs) * iters_per_epoch) - 1,
             base_lr=args.lr, pwr=0.9, warmup_steps=warmup)
     # GluonCV's schedulers divide by (iterations - 1): give each at least two
     poly = LRScheduler('poly', base_lr=args.lr, power=0.9,
-                       niters=max(2, (args.epochs - args.warmup_epochs) * iters_per_epoch))
+                       niters=max(2, (epochs - args.warmup_epochs) * iters_per_epoch))
     if not args.warmup_epochs:
         return poly
     warmup = LRScheduler('linear', base_lr=0, target_lr=args.lr,
@@ -133,7 +136,7 @@ def train(args, ctx, echo=print, dist=None):
 
     state = {'epoch': 0, 'best': {'IoU': -1.0, 'nIoU': -1.0}, 'best_epoch': {}}
     if resumed:
-        load_checkpoint(net, os.path.join(args.save_dir, resumed['params']), ctx=ctx)
+        load_checkpoint(net, checkpoint_file(args.save_dir, resumed['params']), ctx=ctx)
         state = {k: resumed[k] for k in state}
         if dist is not None and dist.asynchronous:
             # the servers held the optimizer: only the schedule's position can be restored
@@ -142,11 +145,13 @@ def train(args, ctx, echo=print, dist=None):
                     'where it cannot be saved; resuming with the saved parameters and the '
                     'learning-rate schedule, momentum restarts from zero.')
         else:
-            trainer.load_states(os.path.join(args.save_dir, resumed['states']))
+            restore_trainer_states(trainer, net, args.save_dir, resumed['states'],
+                                   trusted=args.trust_states)
         log.truncate_after(state['epoch'])
         log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f)'
                 % (args.save_dir, state['epoch'], state['best']['IoU'], state['best']['nIoU']))
     else:
+        log.truncate_after(0)  # records of an earlier start that never reached a checkpoint
         log.say('Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
                 'recipe %s: %s lr %g, output prior %g, gradient divided by %s; batch %d on %s, '
                 'base %d, crop %d'

@@ -1,0 +1,411 @@
+"""Hostile inputs and faults (issue 15), on real files and real MXNet: image modes and bit
+depths decoded in one place, optimizer states that cannot run code, names confined to their
+folders, one run per run directory, and predict.py outputs that never overwrite each other."""
+import io
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+from PIL import Image
+
+import evaluate
+import predict
+import train
+from data import DatasetError, SIRSTSegmentation
+from data.files import UnsafePathError, decode_image, read_image, safe_join
+from tests.conftest import REPO
+from tests.test_train import TINY, _history, _params
+from utils.checkpointing import load_trainer_states, save_trainer_states
+from utils.rundir import run_directory_lock
+
+
+def _png(image, fmt='PNG'):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _to_gray(folder, bits):
+    """Rewrite every image of a small SIRST copy as grayscale PNG of 8 or 16 bits (16-bit
+    values 257 x the 8-bit ones: the same intensities)."""
+    for name in os.listdir(os.path.join(folder, 'images')):
+        path = os.path.join(folder, 'images', name)
+        gray = np.asarray(Image.open(path).convert('L'))
+        Image.fromarray(gray.astype(np.uint16) * 257 if bits == 16 else gray).save(path)
+
+
+# --- 1. image decoding ----------------------------------------------------------------------
+
+def test_every_mode_decodes_to_the_intensities_it_means():
+    ramp = np.arange(0, 256, 17, dtype=np.uint8).reshape(4, 4)
+    gray = Image.fromarray(ramp)
+    rgb = np.stack([ramp] * 3, -1)
+    cases = {
+        'L': gray, 'P': gray.convert('P'), 'RGB': gray.convert('RGB'),
+        'RGBA': gray.convert('RGBA'), 'LA': gray.convert('LA'),
+        'I;16': Image.fromarray(ramp.astype(np.uint16) * 257),
+        'I': Image.fromarray(ramp.astype(np.int32) * 257),
+    }
+    for mode, image in cases.items():
+        fmt = 'TIFF' if mode == 'I' else 'PNG'
+        decoded = decode_image(_png(image, fmt), mode)
+        assert decoded.mode == 'RGB', mode
+        np.testing.assert_array_equal(np.asarray(decoded), rgb, err_msg=mode)
+    floats = Image.fromarray(ramp.astype(np.float32) / 255)
+    np.testing.assert_array_equal(np.asarray(decode_image(_png(floats, 'TIFF'), 'F')), rgb)
+    bilevel = decode_image(_png(Image.fromarray(ramp > 100)), '1', 'L')
+    np.testing.assert_array_equal(np.asarray(bilevel), np.where(ramp > 100, 255, 0))
+
+
+def test_a_16_bit_dataset_gives_the_tensors_and_scores_of_its_8_bit_original(
+        small_sirst, checkpoint_dir, tmp_path):
+    eight, sixteen = str(tmp_path / 'eight'), str(tmp_path / 'sixteen')
+    shutil.copytree(small_sirst, eight)
+    shutil.copytree(small_sirst, sixteen)
+    _to_gray(eight, 8)
+    _to_gray(sixteen, 16)
+    assert Image.open(os.path.join(sixteen, 'images', 'Misc_1.png')).mode == 'I;16'
+    for mode in ('testval', 'test'):
+        a, b = (SIRSTSegmentation(root, split='test', mode=mode, base_size=64)
+                for root in (eight, sixteen))
+        for i in range(len(a)):
+            np.testing.assert_array_equal(a[i][0], b[i][0])
+            np.testing.assert_array_equal(a[i][1], b[i][1])
+    path = os.path.join(sixteen, 'images', 'Misc_1.png')
+    np.testing.assert_array_equal(np.asarray(read_image(path)),  # what predict.py reads
+                                  np.asarray(Image.open(path.replace('sixteen', 'eight'))
+                                             .convert('RGB')))
+    scores = []
+    for root in (eight, sixteen):
+        out = str(tmp_path / ('eval-' + os.path.basename(root)))
+        assert evaluate.main(['--pretrained', '--model-root', checkpoint_dir, '--data-root', root,
+                              '--out', out, '--base-size', '256', '--no-progress',
+                              '--test-batch-size', '4']) == 0
+        with open(os.path.join(out, 'metrics.json')) as handle:
+            scores.append(json.load(handle))
+    assert scores[0]['IoU'] > 0.5
+    for key in ('IoU', 'nIoU', 'Pd', 'Fa', 'AUC'):
+        assert scores[1][key] == pytest.approx(scores[0][key], abs=1e-6), key
+
+
+def test_16_bit_masks_must_map_exactly_and_bad_wide_images_are_named(small_sirst):
+    mask_path = os.path.join(small_sirst, 'masks', 'Misc_1_pixels0.png')
+    binary = np.asarray(Image.open(mask_path).convert('L')) > 0
+    Image.fromarray(binary.astype(np.uint16) * 65535).save(mask_path)
+    dataset = SIRSTSegmentation(small_sirst, split='test', mode='test')
+    index = dataset.ids.index('Misc_1')
+    np.testing.assert_array_equal(dataset[index][1][0], binary)
+    Image.fromarray(binary.astype(np.uint16)).save(mask_path)  # 0 and 1: not 0 and 65535
+    with pytest.raises(DatasetError) as err:
+        dataset[index]
+    assert mask_path in str(err.value) and 'exact 8-bit' in str(err.value)
+    image_path = os.path.join(small_sirst, 'images', 'Misc_10.png')
+    Image.fromarray(np.full((8, 8), 7.5, np.float32)).save(image_path, 'TIFF')  # not 0..1
+    with pytest.raises(DatasetError) as err:
+        dataset[dataset.ids.index('Misc_10')]
+    assert image_path in str(err.value) and '16-bit PNG' in str(err.value)
+    Image.fromarray(binary.astype(np.uint16) * 65535).save(mask_path)
+    content = _png(Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000))
+    with open(image_path, 'wb') as handle:
+        handle.write(content[:len(content) // 2])
+    with pytest.raises(DatasetError) as err:
+        dataset.verify()
+    assert image_path in str(err.value)
+
+
+# --- 3. names confined to their folders ------------------------------------------------------
+
+def test_safe_join_keeps_names_inside(tmp_path):
+    root = tmp_path / 'root'
+    (root / 'sub').mkdir(parents=True)
+    (tmp_path / 'secret').write_text('x')
+    assert safe_join(str(root), 'sub/a.png') == str(root / 'sub' / 'a.png')
+    (root / 'inside').symlink_to(root / 'sub')
+    assert safe_join(str(root), 'inside/a.png') == str(root / 'inside' / 'a.png')
+    (root / 'out').symlink_to(tmp_path / 'secret')
+    linked = tmp_path / 'linked'
+    linked.symlink_to(root)  # the root itself may be a link
+    assert safe_join(str(linked), 'sub/a.png') == str(linked / 'sub' / 'a.png')
+    for name in ('../secret', 'sub/../../secret', '/etc/passwd', 'out', '', '~/x'):
+        with pytest.raises(UnsafePathError):
+            safe_join(str(root), name)
+
+
+def test_split_ids_leading_out_of_the_data_are_refused_before_any_file_is_touched(
+        small_sirst, checkpoint_dir, tmp_path, capsys):
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    shutil.copy(os.path.join(small_sirst, 'images', 'Misc_1.png'), victim / 'Misc_1.png')
+    shutil.copy(os.path.join(small_sirst, 'masks', 'Misc_1_pixels0.png'),
+                victim / 'Misc_1_pixels0.png')
+    before = (victim / 'Misc_1.png').read_bytes()
+    split = os.path.join(small_sirst, 'idx_320', 'test.txt')
+    out = str(tmp_path / 'out')
+    for bad in ('../../victim/Misc_1', os.path.join(str(victim), 'Misc_1')):
+        with open(split, 'w') as handle:
+            handle.write('Misc_10\n%s\n' % bad)
+        with pytest.raises(DatasetError) as err:
+            SIRSTSegmentation(small_sirst, split='test')
+        assert '%s, line 2' % split in str(err.value)
+        assert evaluate.main(['--pretrained', '--model-root', checkpoint_dir, '--data-root',
+                              small_sirst, '--out', out, '--save-images', '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and 'line 2' in err
+    assert (victim / 'Misc_1.png').read_bytes() == before and not os.path.exists(out)
+    # an image file that is a link out of the dataset
+    os.remove(os.path.join(small_sirst, 'images', 'Misc_1.png'))
+    os.symlink(str(victim / 'Misc_1.png'), os.path.join(small_sirst, 'images', 'Misc_1.png'))
+    with open(split, 'w') as handle:
+        handle.write('Misc_10\nMisc_1\n')
+    with pytest.raises(DatasetError) as err:
+        SIRSTSegmentation(small_sirst, split='test')
+    assert 'symbolic link' in str(err.value) and 'line 2' in str(err.value)
+
+
+def test_evaluate_does_not_write_through_a_link_out_of_its_folder(small_sirst, checkpoint_dir,
+                                                                  tmp_path, capsys):
+    out = tmp_path / 'out'
+    (out / 'images').mkdir(parents=True)
+    victim = tmp_path / 'victim.png'
+    victim.write_bytes(b'keep me')
+    (out / 'images' / 'Misc_1.png').symlink_to(victim)
+    assert evaluate.main(['--pretrained', '--model-root', checkpoint_dir, '--data-root',
+                          small_sirst, '--out', str(out), '--save-images', '--no-progress',
+                          '--base-size', '64', '--test-batch-size', '4']) == 2
+    err = capsys.readouterr().err
+    assert 'Misc_1.png' in err and 'symbolic link' in err and 'Traceback' not in err
+    assert victim.read_bytes() == b'keep me'
+
+
+# --- 2. optimizer states that cannot run code ------------------------------------------------
+
+def _steps(net, trainer, ctx, count, seed):
+    rng = np.random.RandomState(seed)
+    for _ in range(count):
+        data = mx.nd.array(rng.rand(2, 3, 8, 8))
+        with autograd.record():
+            losses = [net(x).sum() for x in gluon.utils.split_and_load(data, ctx)]
+        autograd.backward(losses)
+        trainer.step(2)
+
+
+def _small_net(ctx):
+    net = gluon.nn.HybridSequential()
+    # no batch norm: its running statistics are per device, and a .params file holds their mean
+    net.add(gluon.nn.Conv2D(4, 3, activation='relu'), gluon.nn.Dense(2))
+    mx.random.seed(1)
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    return net
+
+
+@pytest.mark.parametrize('optimizer, ctx, on_kvstore', [
+    ('nag', [mx.cpu()], None),
+    ('adagrad', [mx.cpu()], None),
+    ('adam', [mx.cpu()], None),  # states are tuples
+    ('sgd', [mx.cpu(0), mx.cpu(1)], None),  # the kvstore's updater holds the states
+    ('nag', [mx.cpu(0), mx.cpu(1)], False),  # one updater per device
+])
+def test_states_read_back_exactly(tmp_path, optimizer, ctx, on_kvstore):
+    params = {'learning_rate': 0.1, 'wd': 1e-4}
+    if optimizer in ('nag', 'sgd'):
+        params['momentum'] = 0.9
+    nets, trainers = [], []
+    for _ in range(2):
+        nets.append(_small_net(ctx))
+        trainers.append(gluon.Trainer(nets[-1].collect_params(), optimizer, dict(params),
+                                      update_on_kvstore=on_kvstore))
+    _steps(nets[0], trainers[0], ctx, 3, seed=0)
+    path = str(tmp_path / 'epoch-0001.states.nd')
+    save_trainer_states(trainers[0], nets[0], path)
+    nets[0].save_parameters(str(tmp_path / 'p.params'))
+    nets[1].load_parameters(str(tmp_path / 'p.params'), ctx=ctx)
+    load_trainer_states(trainers[1], nets[1], path)
+    for net, trainer in zip(nets, trainers):  # both continue: the same steps, the same result
+        _steps(net, trainer, ctx, 2, seed=1)
+    assert trainers[1]._optimizer.num_update == trainers[0]._optimizer.num_update == 5
+    for (name, a), b in zip(nets[0].collect_params().items(), nets[1].collect_params().values()):
+        for device in ctx:
+            np.testing.assert_array_equal(a.data(device).asnumpy(), b.data(device).asnumpy(),
+                                          err_msg=name)
+
+
+def _stopped_run(small_sirst, run, epochs='3'):
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--epochs', epochs,
+                              '--val-every', '3', '--stop-after', '1']) == 0
+    return json.load(open(os.path.join(run, 'last.json')))
+
+
+class _Payload(object):
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_a_crafted_pickle_in_place_of_old_states_does_not_run(small_sirst, tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    state = _stopped_run(small_sirst, run)
+    assert state['states'] == 'epoch-0001.states.nd'
+    assert not [n for n in os.listdir(run) if n.endswith('.states')]
+    # an old-format run whose states file was replaced
+    marker = str(tmp_path / 'code-ran')
+    with open(os.path.join(run, 'epoch-0001.states'), 'wb') as handle:
+        pickle.dump(_Payload(marker), handle)
+    with open(os.path.join(run, 'last.json'), 'w') as handle:
+        json.dump(dict(state, states='epoch-0001.states'), handle)
+    capsys.readouterr()
+    assert train.main(['--resume', run, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert not os.path.exists(marker)
+    assert '--trust-states' in err and 'epoch-0001.states' in err
+    assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    # what the flag is for: it reads the pickle, which runs (and is then no optimizer state)
+    assert train.main(['--resume', run, '--no-progress', '--trust-states']) == 2
+    assert os.path.exists(marker)
+    assert 'Cannot read the pickled optimizer states' in capsys.readouterr().err
+
+
+def _as_legacy_run(run):
+    """Rewrite a run's checkpoint as the older toolkit wrote it: Trainer.save_states."""
+    from model import get_model
+    from utils.training import _optimizer
+    _, args = train.resolve_arguments(['--resume', run])
+    state = json.load(open(os.path.join(run, 'last.json')))
+    net = get_model(args.net, blocks=args.blocks)
+    net.load_parameters(os.path.join(run, state['params']))
+    trainer = gluon.Trainer(net.collect_params(), *_optimizer(args, 1))
+    load_trainer_states(trainer, net, os.path.join(run, state['states']))
+    legacy = state['states'][:-len('.nd')]
+    trainer.save_states(os.path.join(run, legacy))
+    for suffix in ('.nd', '.json'):
+        os.remove(os.path.join(run, legacy + suffix))
+    with open(os.path.join(run, 'last.json'), 'w') as handle:
+        json.dump(dict(state, states=legacy), handle)
+
+
+def test_an_old_run_resumes_exactly_with_trust_states_and_is_converted(small_sirst, tmp_path):
+    new, old = str(tmp_path / 'new'), str(tmp_path / 'old')
+    _stopped_run(small_sirst, new)
+    shutil.copytree(new, old)
+    _as_legacy_run(old)
+    assert train.main(['--resume', old, '--no-progress']) == 2
+    for run, extra in ((new, []), (old, ['--trust-states'])):
+        assert train.main(['--resume', run, '--no-progress'] + extra) == 0
+    a, b = (_params(os.path.join(run, 'epoch-0003.params')) for run in (new, old))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert sorted(n for n in os.listdir(old) if '.states' in n) == [
+        'epoch-0003.states.json', 'epoch-0003.states.nd']
+
+
+def test_states_of_another_network_and_names_outside_the_run_are_refused(small_sirst, tmp_path,
+                                                                         capsys):
+    run, other = str(tmp_path / 'run'), str(tmp_path / 'other')
+    state = _stopped_run(small_sirst, run)
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', other, '--epochs', '3',
+                              '--stop-after', '1', '--net', 'acm_fpn']) == 0
+    for suffix in ('.nd', '.json'):
+        shutil.copy(os.path.join(other, 'epoch-0001.states' + suffix), run)
+    capsys.readouterr()
+    assert train.main(['--resume', run, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'written for another network' in err and len(err.strip().splitlines()) == 1
+    outside = str(tmp_path / 'elsewhere.params')
+    shutil.copy(os.path.join(run, state['params']), outside)
+    with open(os.path.join(run, 'last.json'), 'w') as handle:
+        json.dump(dict(state, params='../elsewhere.params'), handle)
+    assert train.main(['--resume', run, '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert "'../elsewhere.params'" in err and 'last.json' in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- 4. one run per run directory -------------------------------------------------------------
+
+def test_a_second_run_on_a_busy_run_directory_refuses_and_names_the_holder(small_sirst,
+                                                                           tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    command = [sys.executable, os.path.join(REPO, 'train.py')] + TINY + [
+        '--data-root', small_sirst, '--save-dir', run, '--epochs', '400', '--val-every', '400']
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, OMP_NUM_THREADS='1'))
+    try:
+        deadline = time.time() + 240
+        while not os.path.isfile(os.path.join(run, 'last.json')) and time.time() < deadline:
+            time.sleep(0.05)
+        args_before = open(os.path.join(run, 'args.json')).read()
+        for argv in (TINY + ['--data-root', small_sirst, '--save-dir', run, '--net', 'acm_fpn'],
+                     ['--resume', run, '--no-progress']):
+            assert train.main(argv) == 2
+            err = capsys.readouterr().err
+            assert 'run directory %s is in use by pid %d on host ' % (run, first.pid) in err
+            assert len(err.strip().splitlines()) == 1
+        assert open(os.path.join(run, 'args.json')).read() == args_before
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # the holder died: its lock went with it, and the run can be continued
+    state = json.load(open(os.path.join(run, 'last.json')))
+    assert train.main(['--resume', run, '--no-progress',
+                       '--epochs', str(state['epoch'] + 1)]) == 0
+    assert [r['epoch'] for r in _history(run)] == list(range(1, state['epoch'] + 2))
+
+
+def test_a_new_run_in_a_directory_holding_a_run_is_refused(small_sirst, tmp_path, capsys):
+    run = str(tmp_path / 'run')
+    _stopped_run(small_sirst, run)
+    capsys.readouterr()
+    assert train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--net',
+                              'acm_fpn']) == 2
+    assert '--resume %s' % run in capsys.readouterr().err
+    assert json.load(open(os.path.join(run, 'args.json')))['net'] == 'acm_unet'
+    with run_directory_lock(run):  # released after the refusal
+        pass
+
+
+# --- 5. predict.py never overwrites -----------------------------------------------------------
+
+def test_predict_gives_every_input_its_own_outputs_and_keeps_existing_ones(
+        sirst_root, checkpoint_dir, tmp_path, capsys):
+    inputs = tmp_path / 'in'
+    for folder in ('a', 'b'):
+        (inputs / folder).mkdir(parents=True)
+    sources = {'a/img.png': 'Misc_1', 'b/img.png': 'Misc_111', 'a/img.jpg': 'Misc_100'}
+    for name, image_id in sources.items():
+        Image.open(os.path.join(sirst_root, 'images', image_id + '.png')).convert('RGB') \
+            .save(str(inputs / name))
+    out = str(tmp_path / 'out')
+    common = ['--pretrained', '--model-root', checkpoint_dir, '--out', out, '--base-size', '64']
+    files = [str(inputs / name) for name in sources]
+    assert predict.main(common + files + [files[0]]) == 0
+    printed = capsys.readouterr().out
+    assert 'wrote 3 masks' in printed and 'given more than once' in printed
+    sizes = {'img': (320, 240), 'img-2': (325, 220), 'img-3': None}
+    for name, size in sizes.items():
+        mask = Image.open(os.path.join(out, name + '_mask.png'))
+        assert size is None or mask.size == size
+        assert os.path.isfile(os.path.join(out, name + '_overlay.png'))
+    assert '%s shares its name' % files[1] in printed and 'img-2_mask.png' in printed
+    before = open(os.path.join(out, 'img_mask.png'), 'rb').read()
+    assert predict.main(common + [files[2]]) == 2
+    err = capsys.readouterr().err
+    assert os.path.join(out, 'img_mask.png') in err and '--force' in err
+    assert open(os.path.join(out, 'img_mask.png'), 'rb').read() == before
+    assert predict.main(common + ['--force', files[2]]) == 0
+    assert Image.open(os.path.join(out, 'img_mask.png')).size == Image.open(files[2]).size
+
+
+def test_output_names_never_take_another_inputs_name():
+    names = predict.output_names(['x/img.png', 'y/img.png', 'img.jpg', 'z/img-2.png'])
+    assert names == ['img', 'img-3', 'img-4', 'img-2']
