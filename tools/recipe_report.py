@@ -57,6 +57,9 @@ def summarise(run_dir, budget, threshold, data_root=None, score_test=True):
     best = max(scored, key=lambda r: r['IoU'])
     reached = [r['epoch'] for r in scored if r['IoU'] >= threshold]
     row = {'run': os.path.basename(os.path.normpath(run_dir)), 'recipe': recipe_of(arguments),
+           'options': '%s lr %g, prior %g, gradient / %s' % (
+               arguments['optimizer'], arguments['lr'], arguments.get('output_prior', 0.0),
+               'batch' if arguments.get('grad_normalization', 'batch') == 'batch' else '1'),
            'seed': arguments['seed'], 'epochs_run': max(r['epoch'] for r in history),
            'first_epoch_at_threshold': reached[0] if reached else None,
            'best_val_IoU': best['IoU'], 'best_epoch': best['epoch'],
@@ -77,19 +80,20 @@ def _test_scores(run_dir, arguments, data_root):
                                  split=arguments['test_split'], mode='testval',
                                  base_size=arguments['base_size'],
                                  crop_size=arguments['crop_size'])
-    scores = evaluate_split(net, test_set, [mx.cpu()], batch_size=8, num_workers=0)
+    scores = evaluate_split(net, test_set, [mx.cpu()], batch_size=8, num_workers=0,
+                            progress=False)
     return {'test_IoU': scores['IoU'], 'test_nIoU': scores['nIoU']}
 
 
 def markdown_table(rows, budget, threshold):
     def fmt(value, pattern='%.4f'):
         return '-' if value is None else pattern % value
-    lines = ['| recipe | seed | first epoch with val IoU >= %g | best val IoU (epoch) within %d '
-             '| its test IoU | its test nIoU |' % (threshold, budget),
-             '|---|---|---|---|---|---|']
+    lines = ['| recipe | options | seed | epochs run | first epoch with val IoU >= %g '
+             '| best val IoU (epoch) within %d | its test IoU | its test nIoU |'
+             % (threshold, budget), '|---|---|---|---|---|---|---|---|']
     for row in rows:
-        lines.append('| %s | %d | %s | %.4f (%d) | %s | %s |' % (
-            row['recipe'], row['seed'],
+        lines.append('| %s | %s | %d | %d | %s | %.4f (%d) | %s | %s |' % (
+            row['recipe'], row['options'], row['seed'], row['epochs_run'],
             fmt(row['first_epoch_at_threshold'], '%d') if row['first_epoch_at_threshold']
             else 'not within %d' % budget,
             row['best_val_IoU'], row['best_epoch'], fmt(row.get('test_IoU')),
