@@ -101,7 +101,7 @@ def main(argv=None):
 
         def on_batch(indices, logits):
             for idx, logit in zip(indices, logits):
-                image = dataset._load_image(idx)  # pylint: disable=protected-access
+                image = dataset.load_image(idx)
                 native = dataset.native_mask(idx)
                 pred = resize_logits(logit[0], native.shape) > 0
                 path = safe_join(image_dir, dataset.ids[idx] + '.png')  # ids may hold folders

@@ -13,7 +13,6 @@ from .transforms import mask_to_array, normalize, resize_pair
 
 __all__ = ['SIRSTSegmentation']
 
-_warned_mismatch = set()
 
 
 class SIRSTSegmentation(SegmentationDataset):
@@ -51,6 +50,7 @@ class SIRSTSegmentation(SegmentationDataset):
         if mode not in self.MODES:
             raise DatasetError('Unknown mode %r; valid: %s' % (mode, ', '.join(self.MODES)))
         self.files = SIRSTFiles(root)  # before the base class, whose error is less helpful
+        self._warned_mismatch = set()  # masks whose size mismatch was already reported
         super(SIRSTSegmentation, self).__init__(root, split, mode, transform, base_size,
                                                 crop_size, **kwargs)
         self.split_set = split_set
@@ -101,7 +101,8 @@ class SIRSTSegmentation(SegmentationDataset):
             raise DatasetError('%s/%s.txt lists ids whose files are missing under %s: %s'
                                % (self.split_set, self.split, self.root, ', '.join(problems)))
 
-    def _load_image(self, idx):
+    def load_image(self, idx):
+        """The original image of sample ``idx`` as a PIL RGB image (no transform)."""
         return self.files.open_image('images', self.image_name(self.ids[idx]), 'RGB')
 
     def _load_mask(self, idx):
@@ -120,8 +121,8 @@ class SIRSTSegmentation(SegmentationDataset):
         if mask.size == image.size:
             return mask
         name = self.mask_name(self.ids[idx])
-        if name not in _warned_mismatch:
-            _warned_mismatch.add(name)
+        if name not in self._warned_mismatch:
+            self._warned_mismatch.add(name)
             warnings.warn('%s is %dx%d but its image is %dx%d; the mask is resized to the '
                           'image (nearest) where pixels must align.'
                           % (self.files.path('masks', name), mask.size[0], mask.size[1],
@@ -131,7 +132,7 @@ class SIRSTSegmentation(SegmentationDataset):
     def verify(self):
         """Decode every image and mask of the split now, so bad files fail before any work."""
         for idx in range(len(self)):
-            self._aligned_mask(self._load_image(idx), self._load_mask(idx), idx)
+            self._aligned_mask(self.load_image(idx), self._load_mask(idx), idx)
 
     # --- samples --------------------------------------------------------------------------
 
@@ -139,7 +140,7 @@ class SIRSTSegmentation(SegmentationDataset):
         return len(self.ids)
 
     def __getitem__(self, idx):
-        image, mask = self._load_image(idx), self._load_mask(idx)
+        image, mask = self.load_image(idx), self._load_mask(idx)
         if self.mode == 'testval':
             # The toolkit resized image and mask independently; that keeps its figures.
             side = self.base_size
@@ -154,12 +155,8 @@ class SIRSTSegmentation(SegmentationDataset):
 
     def native_mask(self, idx):
         """Mask of sample ``idx`` as uint8 {0, 1} (H, W), aligned to its image's size."""
-        image, mask = self._load_image(idx), self._load_mask(idx)
+        image, mask = self.load_image(idx), self._load_mask(idx)
         return (np.asarray(self._aligned_mask(image, mask, idx)) > 0).astype(np.uint8)
-
-    def image_size(self, idx):
-        """(width, height) of the original image ``idx``."""
-        return self._load_image(idx).size
 
     def boxes(self, idx):
         """Target boxes of sample ``idx`` from its VOC ``.xml``: float32 (N, 4) x1, y1, x2, y2."""

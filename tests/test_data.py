@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import data.sirst
 from data import DatasetError, SIRSTSegmentation
 from data.prepare import prepare
 
@@ -49,7 +48,6 @@ def test_custom_transform_sees_hwc_uint8(sirst_root):
 
 
 def test_misc_111_mask_is_aligned_and_warned_once(sirst_root):
-    data.sirst._warned_mismatch.clear()
     dataset = SIRSTSegmentation(sirst_root, split='test', mode='test')
     index = dataset.ids.index('Misc_111')
     with warnings.catch_warnings(record=True) as caught:
