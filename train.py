@@ -117,8 +117,8 @@ def resolve_arguments(argv=None):
                       'ends at epoch %d' % saved['epochs'], file=sys.stderr)
             saved['schedule_epochs'] = saved['epochs']  # the schedule the states belong to
             saved['epochs'] = args.epochs
-        # runs from before recipes had these: they trained as the paper's recipe does
-        saved.setdefault('recipe', 'paper')
+        # runs from before recipes had these: bias 0, gradient divided by the batch size
+        saved.setdefault('recipe', 'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
         saved.setdefault('output_prior', 0.0)
         saved.setdefault('grad_normalization', 'batch')
         args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir,
