@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+import train_runs
+
 LOG_PATTERN = '*_best_IoU.log'
 #: a released log line: "20/09/2020 11:37:52 - 0007:\t0.2248" (epoch, best IoU so far)
 LOG_LINE = re.compile(r'-\s*(\d+):\s*([0-9.]+)\s*$')
@@ -91,15 +91,8 @@ def follow(run_dir, released, printed, out=print):
 
 
 def train_command(args):
-    if os.path.isfile(os.path.join(args.out, 'last.json')):
-        command = ['--resume', args.out]
-    else:
-        command = ['--net', 'acm_unet', '--blocks', '4', '--paper-protocol', '--recipe', 'paper',
-                   '--save-dir', args.out]
-        if args.data_root:
-            command += ['--data-root', args.data_root]
-    return [sys.executable, os.path.join(REPO, 'train.py')] + command + [
-        '--gpus', args.gpus, '--no-progress'] + args.train_args
+    return train_runs.train_command(args.out, ['--net', 'acm_unet', '--blocks', '4',
+                                         '--paper-protocol', '--recipe', 'paper'], args)
 
 
 def main(argv=None):

@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 
+import train_runs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
@@ -28,16 +30,8 @@ def run_dir(out, net):
 
 
 def train_command(net, args):
-    folder = run_dir(args.out, net)
-    if os.path.isfile(os.path.join(folder, 'last.json')):
-        command = ['--resume', folder]
-    else:
-        command = ['--net', net, '--blocks', '4', '--paper-protocol', '--save-dir', folder,
-                   '--epochs', str(args.epochs)]
-        if args.data_root:
-            command += ['--data-root', args.data_root]
-    return [sys.executable, os.path.join(REPO, 'train.py')] + command + [
-        '--gpus', args.gpus, '--no-progress'] + args.train_args
+    options = ['--net', net, '--blocks', '4', '--paper-protocol', '--epochs', str(args.epochs)]
+    return train_runs.train_command(run_dir(args.out, net), options, args)
 
 
 def table(out):

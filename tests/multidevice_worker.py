@@ -16,6 +16,7 @@ from mxnet import autograd, gluon  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
 from model import get_model  # noqa: E402
+from utils.checkpointing import initialise_trainer  # noqa: E402
 from utils.loss import SoftIoULoss  # noqa: E402
 from utils.training import train_step  # noqa: E402
 
@@ -37,13 +38,13 @@ def network(ctx, syncbn):
     return net
 
 
-def trainer(net, out):
+def trainer(net):
     made = gluon.Trainer(net.collect_params(), 'nag',
                          {'learning_rate': 0.05, 'momentum': 0.9, 'wd': 1e-4})
     # A Trainer's first step copies the first device's values of every parameter, running
-    # statistics included, to the others. Saving its states does that now, so that the
-    # statistics read after the step are those the step's forward passes left.
-    made.save_states(out + '.states')
+    # statistics included, to the others. Initialising it now does that before the step, so
+    # that the statistics read after the step are those the step's forward passes left.
+    initialise_trainer(made)
     return made
 
 
@@ -61,12 +62,12 @@ def main(sirst_root, out):
     for syncbn in (True, False):
         tag = 'sync' if syncbn else 'local'
         net = network(TWO, syncbn)
-        train_step(net, trainer(net, out), loss_fn, images, masks, TWO, BATCH)
+        train_step(net, trainer(net), loss_fn, images, masks, TWO, BATCH)
         for device, ctx in enumerate(TWO):
             arrays(net, ctx, '%s%d' % (tag, device), saved)
     # one context, the same two half-batch losses; batch norm sees all 8 images at once
     net = network([mx.cpu()], False)
-    step = trainer(net, out)
+    step = trainer(net)
     with autograd.record():
         logits = net(images)
         loss = loss_fn(logits[:HALF], masks[:HALF]) + loss_fn(logits[HALF:], masks[HALF:])
@@ -77,7 +78,7 @@ def main(sirst_root, out):
     # that add up their gradients: one graph through the same batch norm twice crashes
     # MXNet 1.9.1's oneDNN backward)
     net = network([mx.cpu()], False)
-    step = trainer(net, out)
+    step = trainer(net)
     for param in net.collect_params().values():
         param.grad_req = 'add' if param.grad_req != 'null' else 'null'
     net.collect_params().zero_grad()

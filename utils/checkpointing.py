@@ -22,7 +22,7 @@ from model import CheckpointError
 
 __all__ = ['atomic_write', 'save_parameters', 'save_checkpoint', 'load_checkpoint_state',
            'checkpoint_file', 'save_trainer_states', 'load_trainer_states',
-           'restore_trainer_states', 'LAST', 'STATES_SUFFIX']
+           'restore_trainer_states', 'initialise_trainer', 'LAST', 'STATES_SUFFIX']
 
 LAST = 'last.json'
 STATES_SUFFIX = '.states.nd'
@@ -117,15 +117,22 @@ def _layout_name(states_path):
     return states_path[:-len(STATES_SUFFIX)] + _LAYOUT_SUFFIX
 
 
-def _state_updaters(trainer):
-    """The updaters holding ``trainer``'s optimizer states: the kvstore's when it updates
-    the parameters (several devices), else one per device (the first one's is saved, as
-    ``Trainer.save_states`` does: every device applies the same update)."""
+def initialise_trainer(trainer):
+    """Make ``trainer`` create its kvstore and updaters now rather than at its first step
+    (which also copies the first device's value of every parameter to the others)."""
     # pylint: disable=protected-access
     if not trainer._kv_initialized:
         trainer._init_kvstore()
     if trainer._params_to_init:
         trainer._init_params()
+
+
+def _state_updaters(trainer):
+    """The updaters holding ``trainer``'s optimizer states: the kvstore's when it updates
+    the parameters (several devices), else one per device (the first one's is saved, as
+    ``Trainer.save_states`` does: every device applies the same update)."""
+    initialise_trainer(trainer)
+    # pylint: disable=protected-access
     if trainer._update_on_kvstore:
         if getattr(trainer._kvstore, '_updater', None) is None:
             raise CheckpointError('the optimizer runs on parameter servers; its states cannot '

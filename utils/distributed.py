@@ -28,6 +28,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+from .checkpointing import initialise_trainer
+
 __all__ = ['DIST_MODES', 'EXIT_STALLED', 'DistributedError', 'ShardSampler', 'Watchdog',
            'ClusterWorker', 'is_distributed']
 
@@ -192,11 +194,7 @@ class ClusterWorker(object):
         three, as workers that end with different parameters.
         """
         self.watchdog.arm('receiving worker 0\'s initial parameters through the servers')
-        # pylint: disable=protected-access
-        if not trainer._kv_initialized:
-            trainer._init_kvstore()
-        if trainer._params_to_init:
-            trainer._init_params()
+        initialise_trainer(trainer)
         mx.nd.waitall()
 
     def start_epoch(self, epoch):
