@@ -118,6 +118,10 @@ def main(argv=None):
         print('error: %s' % err, file=sys.stderr)
         return 2
     if args.follow:
+        if not os.path.isfile(os.path.join(args.follow, 'history.jsonl')):
+            print('error: %s has no history.jsonl (not a train.py run, or no epoch finished '
+                  'yet)' % args.follow, file=sys.stderr)
+            return 2
         follow(args.follow, released, set())
         return 0
     printed = set()

@@ -253,6 +253,10 @@ def test_reproduction_script_names_a_bad_log(tmp_path, capsys):
     bad.write_text('not a log line\n')
     assert reproduce_gpu.main(['--released-log', str(bad), '--follow', str(tmp_path)]) == 2
     assert 'line 1' in capsys.readouterr().err
+    good = tmp_path / 'y_best_IoU.log'
+    good.write_text('20/09/2020 11:35:53 - 0000:\t0.0012\n')
+    assert reproduce_gpu.main(['--released-log', str(good), '--follow', str(tmp_path)]) == 2
+    assert 'has no history.jsonl' in capsys.readouterr().err
 
 
 def test_output_prior_gives_the_weights_a_larger_first_gradient(sirst_root):

@@ -43,6 +43,18 @@ def start_gradients(net, images, masks, prior):
                                                for g in grads)))}
 
 
+def _priors(text):
+    """``'0.5,0.001'`` -> [0.5, 0.001]; each must be a probability strictly inside (0, 1)."""
+    try:
+        priors = [float(p) for p in text.split(',')]
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not a comma-separated list of numbers'
+                                         % text) from None
+    if not all(0 < p < 1 for p in priors):
+        raise argparse.ArgumentTypeError('every prior must lie strictly between 0 and 1')
+    return priors
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data-root', default=None)
@@ -51,7 +63,8 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--lr', type=float, default=0.05)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--priors', default='0.5,0.01,0.001,0.0001')
+    parser.add_argument('--priors', type=_priors, default='0.5,0.01,0.001,0.0001',
+                        help='output priors to compare (0.5: bias 0)')
     args = parser.parse_args(argv)
     seed_everything(args.seed)
     data = SIRSTSegmentation(root=args.data_root, split='train', mode='train',
@@ -64,7 +77,7 @@ def main(argv=None):
              masks.size, 100 * masks.mean().asscalar()))
     print('%-8s %-10s %-10s %-14s %-12s %-14s %-14s' % (
         'prior', 'loss', 'mean p', 'd loss/d bias', '|gradient|', 'step /batch', 'step as is'))
-    for prior in [float(p) for p in args.priors.split(',')]:
+    for prior in args.priors:
         net = get_model('acm_unet', blocks=4)
         mx.random.seed(args.seed)
         net.initialize(mx.init.MSRAPrelu())
