@@ -59,7 +59,7 @@ def build_parser():
     add('--val-every', type=int, default=1, help='score the selection split every N epochs')
     add('--recipe', default='default', choices=list(RECIPES),
         help='; '.join('%s: %s' % (name, r.description) for name, r in RECIPES.items()) +
-        ' (the four options below override it)')
+        ' (the five options below override it)')
     add('--optimizer', default=None, choices=['nag', 'sgd', 'adagrad'],
         help="nag (paper), sgd with momentum, or adagrad (the toolkit's default, constant lr)")
     add('--lr', type=float, default=None)
@@ -67,6 +67,9 @@ def build_parser():
         help='start every pixel at this target probability through the last bias (0: bias 0)')
     add('--grad-normalization', default=None, choices=['batch', 'none'],
         help='batch: divide the gradient of the batch-level loss by the batch size')
+    add('--bn-batches', type=int, default=None,
+        help='recompute batch-norm statistics from this many training batches before each '
+             'validation (0: score with the running averages, as the original toolkit)')
     add('--momentum', type=float, default=MOMENTUM)
     add('--weight-decay', type=float, default=WEIGHT_DECAY)
     add('--warmup-epochs', type=int, default=0)
@@ -121,6 +124,7 @@ def resolve_arguments(argv=None):
         saved.setdefault('recipe', 'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
         saved.setdefault('output_prior', 0.0)
         saved.setdefault('grad_normalization', 'batch')
+        saved.setdefault('bn_batches', 0)
         args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir,
                                          trust_states=args.trust_states))  # never inherited
     else:
@@ -148,6 +152,8 @@ def resolve_arguments(argv=None):
         problems.append('--output-prior must be in [0, 1)')
     if args.cpus < 0:
         problems.append('--cpus must not be negative')
+    if args.bn_batches < 0:
+        problems.append('--bn-batches must not be negative')
     if args.dist_timeout <= 0:
         problems.append('--dist-timeout must be positive')
     if not 0 <= args.warmup_epochs < args.epochs:

@@ -169,9 +169,11 @@ def test_table3_script_trains_and_tabulates(small_sirst, tmp_path, capsys):
 
 
 @pytest.mark.parametrize('extra, expected', [
-    ([], {'optimizer': 'nag', 'lr': 0.05, 'output_prior': 0.001, 'grad_normalization': 'none'}),
+    ([], {'optimizer': 'nag', 'lr': 0.05, 'output_prior': 0.001, 'grad_normalization': 'none',
+          'bn_batches': 4}),
     (['--recipe', 'paper'],
-     {'optimizer': 'nag', 'lr': 0.05, 'output_prior': 0.0, 'grad_normalization': 'batch'}),
+     {'optimizer': 'nag', 'lr': 0.05, 'output_prior': 0.0, 'grad_normalization': 'batch',
+      'bn_batches': 0}),
     (['--recipe', 'toolkit'], {'optimizer': 'adagrad', 'output_prior': 0.0}),
     (['--recipe', 'paper', '--output-prior', '0.01', '--lr', '0.1'],
      {'optimizer': 'nag', 'lr': 0.1, 'output_prior': 0.01, 'grad_normalization': 'batch'}),
@@ -201,12 +203,13 @@ def test_resume_of_a_run_from_before_recipes_keeps_its_recipe(small_sirst, tmp_p
                        '--stop-after', '1', '--recipe', 'paper'] + TINY) == 0
     with open(os.path.join(run, 'args.json')) as handle:
         saved = json.load(handle)
-    for key in ('recipe', 'output_prior', 'grad_normalization'):
+    for key in ('recipe', 'output_prior', 'grad_normalization', 'bn_batches'):
         del saved[key]
     with open(os.path.join(run, 'args.json'), 'w') as handle:
         json.dump(saved, handle)
     _, args = train.resolve_arguments(['--resume', run])
-    assert (args.recipe, args.output_prior, args.grad_normalization) == ('paper', 0.0, 'batch')
+    assert (args.recipe, args.output_prior, args.grad_normalization, args.bn_batches) == (
+        'paper', 0.0, 'batch', 0)
 
 
 def test_syncbn_on_cpu_contexts_without_temp_space_is_refused(small_sirst, tmp_path, capsys):

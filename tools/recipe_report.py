@@ -38,7 +38,8 @@ def recipe_of(arguments):
     if arguments.get('recipe'):
         return arguments['recipe']
     options = dict(arguments, output_prior=arguments.get('output_prior', 0.0),
-                   grad_normalization=arguments.get('grad_normalization', 'batch'))
+                   grad_normalization=arguments.get('grad_normalization', 'batch'),
+                   bn_batches=arguments.get('bn_batches', 0))
     for name, recipe in RECIPES.items():
         if all(options.get(key) == getattr(recipe, key) for key in RECIPE_OPTIONS):
             return name

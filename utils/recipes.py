@@ -18,24 +18,27 @@ __all__ = ['Recipe', 'RECIPES', 'RECIPE_OPTIONS', 'MOMENTUM', 'WEIGHT_DECAY', 'a
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
 
 Recipe = namedtuple('Recipe', ['optimizer', 'lr', 'output_prior', 'grad_normalization',
-                               'description'])
+                               'bn_batches', 'description'])
 
 #: name -> recipe. ``output_prior`` 0 leaves the last bias at 0 (probability 0.5);
 #: ``grad_normalization`` 'batch' divides the batch-level loss's gradient by the batch size
-#: as the toolkit did, 'none' steps on the gradient as it is.
+#: as the toolkit did, 'none' steps on the gradient as it is. ``bn_batches`` > 0 recomputes
+#: batch norm's statistics from that many training batches before each validation
+#: (utils/batchnorm_stats.py); 0 scores with the running averages, as the toolkit did.
 RECIPES = OrderedDict([
-    ('default', Recipe('nag', 0.05, 0.001, 'none',
+    ('default', Recipe('nag', 0.05, 0.001, 'none', 4,
                        "the paper's NAG (lr 0.05, momentum 0.9, wd 1e-4, poly), output bias "
-                       'at a target prior of 0.001, gradient not divided by the batch size')),
-    ('paper', Recipe('nag', 0.05, 0.0, 'batch',
+                       'at a target prior of 0.001, gradient not divided by the batch size, '
+                       'batch-norm statistics recomputed before each validation')),
+    ('paper', Recipe('nag', 0.05, 0.0, 'batch', 0,
                      "the paper's recipe exactly as the toolkit ran it: NAG, bias 0, gradient "
                      'divided by the batch size')),
-    ('toolkit', Recipe('adagrad', 0.05, 0.0, 'batch',
+    ('toolkit', Recipe('adagrad', 0.05, 0.0, 'batch', 0,
                        "the original toolkit's default: AdaGrad, constant lr 0.05, bias 0")),
 ])
 
 #: the options a recipe sets (each also a command-line option that overrides it)
-RECIPE_OPTIONS = ('optimizer', 'lr', 'output_prior', 'grad_normalization')
+RECIPE_OPTIONS = ('optimizer', 'lr', 'output_prior', 'grad_normalization', 'bn_batches')
 
 
 def apply_recipe(args):

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from data import SIRSTSegmentation
 from model import get_model, load_checkpoint, export_model
+from .batchnorm_stats import recompute_batchnorm_statistics, track_input_statistics
 from .checkpointing import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
                             save_checkpoint, save_parameters, write_json)
 from .evaluation import evaluate_split
@@ -77,9 +78,11 @@ def _optimizer(args, iters_per_epoch, dist=None):
     return args.optimizer, params
 
 
-def _datasets(args):
+def _datasets(args, train_split_as_scored=False):
     common = dict(root=args.data_root, split_set=args.split_set, base_size=args.base_size,
                   crop_size=args.crop_size)
+    if train_split_as_scored:
+        return SIRSTSegmentation(split=args.train_split, mode='testval', **common)
     return (SIRSTSegmentation(split=args.train_split, mode='train', **common),
             SIRSTSegmentation(split=args.val_split, mode='testval', **common),
             SIRSTSegmentation(split=args.test_split, mode='testval', **common))
@@ -105,6 +108,8 @@ def train(args, ctx, echo=print, dist=None):
     log = RunLog(args.save_dir, echo=echo, files=chief)
     resumed = load_checkpoint_state(args.save_dir, missing_ok=True) if args.resuming else None
     train_set, val_set, test_set = _datasets(args)
+    # the training images as validation sees them, for batch norm's statistics
+    statistics_set = _datasets(args, train_split_as_scored=True) if args.bn_batches else None
     if dist is None:
         loader = gluon.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                        last_batch='keep', num_workers=args.workers)
@@ -153,13 +158,14 @@ def train(args, ctx, echo=print, dist=None):
     else:
         log.truncate_after(0)  # records of an earlier start that never reached a checkpoint
         log.say('Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
-                'recipe %s: %s lr %g, output prior %g, gradient divided by %s; batch %d on %s, '
-                'base %d, crop %d'
+                'recipe %s: %s lr %g, output prior %g, gradient divided by %s, batch norm '
+                'scored with %s; batch %d on %s, base %d, crop %d'
                 % (args.net, args.blocks, args.split_set, args.train_split, len(train_set),
                    args.val_split, args.epochs, args.recipe, args.optimizer, args.lr,
                    args.output_prior, 'the batch size' if args.grad_normalization == 'batch'
-                   else 'nothing', args.batch_size, ','.join(str(c) for c in ctx),
-                   args.base_size, args.crop_size))
+                   else 'nothing', 'statistics of %d training batches' % args.bn_batches
+                   if args.bn_batches else 'running averages', args.batch_size,
+                   ','.join(str(c) for c in ctx), args.base_size, args.crop_size))
         if len(ctx) > 1:
             log.say('Data parallel on %d devices: each computes the batch-level Soft-IoU of '
                     'its share of the batch (%d of %d images on the first) and the gradients '
@@ -192,6 +198,8 @@ def train(args, ctx, echo=print, dist=None):
         record = dict({'epoch': epoch, 'loss': mean_loss, 'lr': trainer.learning_rate,
                        'train_seconds': round(time.time() - start, 2)}, **extra)
         if chief and (epoch % args.val_every == 0 or epoch == args.epochs):
+            recompute_batchnorm_statistics(net, statistics_set, ctx, args.bn_batches,
+                                           args.batch_size)
             scores = evaluate_split(net, val_set, ctx, batch_size=args.test_batch_size,
                                     num_workers=min(args.workers, 2), progress=False)
             scores.pop('roc')
@@ -239,6 +247,7 @@ def train_step(net, trainer, loss_fn, images, masks, ctx, grad_divisor):
     waited for)."""
     images = gluon.utils.split_and_load(images, ctx, even_split=False)
     masks = gluon.utils.split_and_load(masks, ctx, even_split=False)
+    track_input_statistics(images)
     with autograd.record():
         losses = [loss_fn(net(x), y) for x, y in zip(images, masks)]
     autograd.backward(losses)
