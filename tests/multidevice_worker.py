@@ -18,6 +18,7 @@ from data import SIRSTSegmentation  # noqa: E402
 from model import get_model  # noqa: E402
 from utils.checkpointing import initialise_trainer  # noqa: E402
 from utils.loss import SoftIoULoss  # noqa: E402
+from utils.batchnorm_stats import track_input_statistics  # noqa: E402
 from utils.training import train_step  # noqa: E402
 
 BATCH, HALF, SIZE = 8, 4, 64
@@ -68,6 +69,7 @@ def main(sirst_root, out):
     # one context, the same two half-batch losses; batch norm sees all 8 images at once
     net = network([mx.cpu()], False)
     step = trainer(net)
+    track_input_statistics([images])  # as train_step does
     with autograd.record():
         logits = net(images)
         loss = loss_fn(logits[:HALF], masks[:HALF]) + loss_fn(logits[HALF:], masks[HALF:])
@@ -83,16 +85,18 @@ def main(sirst_root, out):
         param.grad_req = 'add' if param.grad_req != 'null' else 'null'
     net.collect_params().zero_grad()
     for part in (slice(0, HALF), slice(HALF, BATCH)):
+        half, = track_input_statistics([images[part]])
         with autograd.record():
-            loss = loss_fn(net(images[part]), masks[part])
+            loss = loss_fn(net(half), masks[part])
         loss.backward()
     step.step(BATCH)
     arrays(net, mx.cpu(), 'halves', saved)
     # the running statistics one half alone leaves (forward and backward, no update)
     for index, part in enumerate((slice(0, HALF), slice(HALF, BATCH))):
         net = network([mx.cpu()], False)
+        half, = track_input_statistics([images[part]])
         with autograd.record():
-            loss = loss_fn(net(images[part]), masks[part])
+            loss = loss_fn(net(half), masks[part])
         loss.backward()
         arrays(net, mx.cpu(), 'half%d' % index, saved)
     np.savez(out, **saved)

@@ -74,3 +74,23 @@ def test_several_batches_are_averaged(images):
                                np.mean([b.var(axis=(0, 2, 3)) for b in batches], axis=0),
                                rtol=1e-4, atol=1e-5)
     assert recompute_batchnorm_statistics(net, images, mx.cpu(), 0, 3) == 0
+
+
+def test_a_training_step_keeps_the_input_layers_statistics(images):
+    # MXNet 1.9.1 on the CPU updates running statistics in the backward pass, which autograd
+    # skips for the input layer (no scale, no shift, an input without gradient): its
+    # statistics stayed at 0 / 1 for whole runs before train_step marked the input
+    from utils.loss import SoftIoULoss
+    from utils.training import train_step
+    net = get_model('acm_unet', blocks=1)
+    net.initialize(mx.init.MSRAPrelu())
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = mx.gluon.Trainer(net.collect_params(), 'nag', {'learning_rate': 0.05})
+    batch = np.stack([images[i][0] for i in range(4)])
+    masks = np.stack([images[i][1] for i in range(4)])[:, None].astype('float32')
+    train_step(net, trainer, SoftIoULoss(), mx.nd.array(batch), mx.nd.array(masks),
+               [mx.cpu()], 1)
+    first = batchnorm_layers(net)[0]
+    momentum = first._kwargs['momentum']
+    np.testing.assert_allclose(first.running_mean.data().asnumpy(),
+                               (1 - momentum) * batch.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-6)
