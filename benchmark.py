@@ -21,10 +21,10 @@ import sys
 import mxnet as mx
 
 from model import list_models
-from model.inference import FORMS
-from utils.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
+from deployment.inference import FORMS
+from engine.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
                              bench_training, network_factory)
-from utils.context import parse_contexts
+from cli.devices import parse_contexts
 
 
 def build_parser():
@@ -85,7 +85,7 @@ def main(argv=None):
     forms = [f for f in args.forms.split(',') if f]
     calib = None
     if args.data_root and 'int8' in forms + args.evaluate_forms.split(','):
-        from utils.calibration import calibration_images
+        from deployment.calibration import calibration_images
         calib = calibration_images(args.data_root, args.calib_images, split='trainval',
                                    split_set=args.split_set, base_size=args.size)
     elif 'int8' in forms:

@@ -21,10 +21,10 @@ import numpy as np
 from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, safe_join
 from model import CheckpointError
-from model.inference import FORMS, form_available, prepare
-from utils.context import parse_contexts
-from utils.evaluation import evaluate_split, resize_logits
-from utils.loading import add_model_arguments, load_network
+from deployment.inference import FORMS, form_available, prepare
+from cli.devices import parse_contexts
+from engine.evaluation import evaluate_split, resize_logits
+from cli.loading import add_model_arguments, load_network
 from utils.visualize import plot_roc, side_by_side
 
 
@@ -70,7 +70,7 @@ def fast_network(net, args, ctx):
         raise ValueError('--form %s is not available here: %s' % (form, why))
     calib = None
     if form == 'int8':
-        from utils.calibration import calibration_images
+        from deployment.calibration import calibration_images
         calib = calibration_images(args.data_root, args.calib_images, split='trainval',
                                    split_set=args.split_set, base_size=args.base_size)
     shape = (args.test_batch_size, 3, args.base_size, args.base_size)

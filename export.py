@@ -14,11 +14,11 @@ from PIL import Image
 
 from data import normalize
 from data.files import read_image
-from model import CheckpointError, export_model
-from model.export import exported_files
-from model.onnx_export import (CHECK_TOLERANCE, ONNX_OPSET, OnnxExportError, check_onnx,
+from model import CheckpointError
+from deployment.export import export_model, exported_files
+from deployment.onnx_export import (CHECK_TOLERANCE, ONNX_OPSET, OnnxExportError, check_onnx,
                                export_onnx, onnx_path, require_onnx)
-from utils.loading import add_model_arguments, load_network
+from cli.loading import add_model_arguments, load_network
 
 
 def check_batches(size, image_files=()):
@@ -53,7 +53,7 @@ def main(argv=None):
     parser.add_argument('--fold-bn', action='store_true',
                         help='fold batch norm into the convolutions (inference-only graph)')
     parser.add_argument('--rewrite', action='store_true',
-                        help="apply model/rewrites.py's inference rewrites: less work, the same "
+                        help="apply deployment/rewrites.py's inference rewrites: less work, the same "
                              'logits up to float rounding (inference-only graph)')
     parser.add_argument('--check', action='store_true',
                         help='(onnx) run the file with onnx.reference at batch 1 and 2 and print '

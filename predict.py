@@ -23,9 +23,9 @@ from tqdm import tqdm
 from data import normalize
 from data.files import read_image, safe_join
 from model import CheckpointError
-from utils.context import parse_contexts
-from utils.evaluation import resize_logits
-from utils.loading import add_model_arguments, load_network
+from cli.devices import parse_contexts
+from engine.evaluation import resize_logits
+from cli.loading import add_model_arguments, load_network
 from utils.visualize import overlay
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')

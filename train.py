@@ -7,7 +7,7 @@
 Defaults: Soft-IoU loss, Nesterov accelerated gradient (lr 0.05, momentum 0.9, wd 1e-4)
 through gluon.Trainer with a poly(0.9) schedule, batch 8, 300 epochs, base 512 / crop 480,
 He initialisation, the output bias at a target prior of 0.001 and the gradient not divided
-by the batch size (`--recipe paper` is the paper's recipe exactly; see utils/recipes.py);
+by the batch size (`--recipe paper` is the paper's recipe exactly; see engine/recipes.py);
 train on `train`, select the best epoch on `val`, report it on `test`.
 `--paper-protocol` trains on `trainval` and selects on `test`, as the paper did.
 """
@@ -21,12 +21,12 @@ import traceback
 
 from data import DatasetError, SIRSTSegmentation
 from model import CheckpointError, list_models
-from utils.context import check_cpu_devices, parse_contexts
-from utils.distributed import ClusterWorker, DistributedError, is_distributed
-from utils.checkpointing import load_checkpoint_state
-from utils.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
-from utils.rundir import RunDirectoryError, run_directory_lock
-from utils.training import TrainingDiverged, load_arguments, save_arguments, train
+from cli.devices import check_cpu_devices, parse_contexts
+from engine.distributed import ClusterWorker, DistributedError, is_distributed
+from engine.checkpoint import load_checkpoint_state
+from engine.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
+from engine.rundir import RunDirectoryError, run_directory_lock
+from engine.trainer import TrainingDiverged, load_arguments, save_arguments, train
 
 # Options a resumed run takes from its new command line when given there; everything else
 # (the workers too, unless given: they change the augmentation's random streams) comes

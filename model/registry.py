@@ -5,7 +5,7 @@ host (``fpn`` adds, ``unet`` concatenates, as the plain networks of paper Table 
 """
 import mxnet as mx
 
-from .checkpoint import load_checkpoint
+from .parameters import load_checkpoint
 from .hosts import ACMFPN, ACMUNet
 from .store import RELEASED, get_released_file
 

@@ -8,7 +8,7 @@ from mxnet import autograd
 
 from data import SIRSTSegmentation
 from model import get_model
-from utils.batchnorm_stats import (batchnorm_layers, recompute_batchnorm_statistics,
+from engine.batchnorm_stats import (batchnorm_layers, recompute_batchnorm_statistics,
                                    statistics_images)
 
 

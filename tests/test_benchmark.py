@@ -5,7 +5,7 @@ import mxnet as mx
 import numpy as np
 
 import benchmark
-from utils.benchmark import network_factory, timed_rounds
+from engine.benchmark import network_factory, timed_rounds
 
 
 def test_benchmark_reports_every_form_and_the_whole_pipeline(sirst_root, checkpoint_dir,

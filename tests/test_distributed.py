@@ -17,7 +17,7 @@ import pytest
 
 import train
 from tests.conftest import REPO, copy_small_sirst
-from utils.distributed import EXIT_STALLED, ShardSampler
+from engine.distributed import EXIT_STALLED, ShardSampler
 
 sys.path.insert(0, os.path.join(REPO, 'tools'))
 import launch_local  # noqa: E402

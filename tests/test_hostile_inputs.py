@@ -24,8 +24,8 @@ from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, decode_image, read_image, safe_join
 from tests.conftest import REPO
 from tests.test_train import TINY, _history, _params
-from utils.checkpointing import load_trainer_states, save_trainer_states
-from utils.rundir import run_directory_lock
+from engine.checkpoint import load_trainer_states, save_trainer_states
+from engine.rundir import run_directory_lock
 
 
 def _png(image, fmt='PNG'):
@@ -278,7 +278,7 @@ def test_a_crafted_pickle_in_place_of_old_states_does_not_run(small_sirst, tmp_p
 def _as_legacy_run(run):
     """Rewrite a run's checkpoint as the older toolkit wrote it: Trainer.save_states."""
     from model import get_model
-    from utils.training import _optimizer
+    from engine.trainer import _optimizer
     _, args = train.resolve_arguments(['--resume', run])
     state = json.load(open(os.path.join(run, 'last.json')))
     net = get_model(args.net, blocks=args.blocks)

@@ -10,10 +10,10 @@ import pytest
 from data import SIRSTSegmentation
 from metric import IoUMetric, NIoUMetric
 from model import export_model, get_model, import_model
-from model.folding import fold_batchnorm
-from model.inference import EXACT_FORMS, form_available, prepare, symbol_block, to_symbol
-from model.rewrites import rewrite_for_inference
-from utils.calibration import calibration_images
+from deployment.folding import fold_batchnorm
+from deployment.inference import EXACT_FORMS, form_available, prepare, symbol_block, to_symbol
+from deployment.rewrites import rewrite_for_inference
+from deployment.calibration import calibration_images
 
 
 def _random_network(name):

@@ -1,4 +1,4 @@
-"""ONNX export (export.py --format onnx, model/onnx_export.py): the file gives the Gluon
+"""ONNX export (export.py --format onnx, deployment/onnx_export.py): the file gives the Gluon
 network's logits under ONNX's reference evaluator, from one file at two batch sizes and at
 sizes that do not halve evenly, with the weights as initializers only; and the command
 line's refusals."""
@@ -17,7 +17,7 @@ from PIL import Image
 import export
 from data import normalize
 from model import get_model
-from model.onnx_export import (ONNX_OPSET, OnnxExportError, _fast_resize,
+from deployment.onnx_export import (ONNX_OPSET, OnnxExportError, _fast_resize,
                                check_onnx, export_onnx)
 from tests.test_inference_forms import _random_network
 

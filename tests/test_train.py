@@ -269,7 +269,7 @@ def test_output_prior_gives_the_weights_a_larger_first_gradient(sirst_root):
     sys.path.insert(0, os.path.join(REPO, 'tools'))
     from start_gradients import start_gradients
     from data import SIRSTSegmentation
-    from utils.training import seed_everything
+    from engine.trainer import seed_everything
     seed_everything(0)
     # the plateau is as flat as the targets are sparse: the reduced training size of
     # docs/training/recipes (base 256, crop 240, batch 8; 0.065 % target pixels here)

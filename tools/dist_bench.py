@@ -20,9 +20,9 @@ import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 from model import get_model  # noqa: E402
-from utils.loss import SoftIoULoss  # noqa: E402
-from utils.recipes import optimizer_settings  # noqa: E402
-from utils.training import train_step  # noqa: E402
+from engine.loss import SoftIoULoss  # noqa: E402
+from engine.recipes import optimizer_settings  # noqa: E402
+from engine.trainer import train_step  # noqa: E402
 
 
 def _network(args, crop):

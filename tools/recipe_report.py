@@ -4,7 +4,7 @@
         --out docs/training/recipes
 
 For each run directory written by train.py: its recipe (from args.json, or matched to
-``utils.recipes.RECIPES`` by its options for runs from before recipes had names), its seed,
+``engine.recipes.RECIPES`` by its options for runs from before recipes had names), its seed,
 the first epoch whose selection-split IoU reaches ``--threshold``, the best selection IoU
 within ``--budget`` epochs and its epoch, and the test split's IoU/nIoU of that epoch's
 ``best_IoU.params`` (scored here with the run's own evaluation size). Writes
@@ -27,8 +27,8 @@ import mxnet as mx  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
 from model import get_model, load_checkpoint  # noqa: E402
-from utils.evaluation import evaluate_split  # noqa: E402
-from utils.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
+from engine.evaluation import evaluate_split  # noqa: E402
+from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
 
 COLOURS = {'default': 'tab:green', 'paper': 'tab:red', 'toolkit': 'tab:blue'}
 

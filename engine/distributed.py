@@ -28,7 +28,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .checkpointing import initialise_trainer
+from .checkpoint import initialise_trainer
 
 __all__ = ['DIST_MODES', 'EXIT_STALLED', 'DistributedError', 'ShardSampler', 'Watchdog',
            'ClusterWorker', 'is_distributed']

@@ -3,8 +3,8 @@ import os
 
 import mxnet as mx
 
-from model import CheckpointError, get_model, import_model, load_checkpoint
-from model.export import exported_files
+from deployment.export import exported_files, import_model
+from model import CheckpointError, get_model, load_checkpoint
 
 __all__ = ['add_model_arguments', 'load_network']
 

@@ -22,10 +22,10 @@ def export_model(net, prefix, input_shape=(1, 3, 512, 512), ctx=None, fold_bn=Fa
                  rewrite=False):
     """Hybridize ``net``, run it once on ``input_shape`` and write the exported pair.
 
-    ``rewrite`` applies :func:`model.rewrites.rewrite_for_inference` (less work, the same
+    ``rewrite`` applies :func:`deployment.rewrites.rewrite_for_inference` (less work, the same
     logits up to float rounding); ``fold_bn`` then folds every batch norm that follows a
     convolution into it. Either gives an inference-only graph; both give the graph that
-    the ``folded`` form of :func:`model.inference.prepare` runs.
+    the ``folded`` form of :func:`deployment.inference.prepare` runs.
     Returns ``(symbol_file, params_file)``.
     """
     ctx = ctx or mx.cpu()

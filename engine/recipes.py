@@ -24,7 +24,7 @@ Recipe = namedtuple('Recipe', ['optimizer', 'lr', 'output_prior', 'grad_normaliz
 #: ``grad_normalization`` 'batch' divides the batch-level loss's gradient by the batch size
 #: as the toolkit did, 'none' steps on the gradient as it is. ``bn_batches`` > 0 recomputes
 #: batch norm's statistics from that many training batches before each validation
-#: (utils/batchnorm_stats.py); 0 scores with the running averages, as the toolkit did.
+#: (engine/batchnorm_stats.py); 0 scores with the running averages, as the toolkit did.
 RECIPES = OrderedDict([
     ('default', Recipe('nag', 0.05, 0.001, 'none', 4,
                        "the paper's NAG (lr 0.05, momentum 0.9, wd 1e-4, poly), output bias "

@@ -36,7 +36,7 @@ def _read(path):
                               'that save_parameters writes.' % path)
     if arrays and all(k.startswith(('arg:', 'aux:')) for k in arrays):
         raise CheckpointError('Checkpoint %s is an exported (-0000.params) file; load it '
-                              'together with its -symbol.json (model.export.import_model or '
+                              'together with its -symbol.json (deployment.export.import_model or '
                               'evaluate.py --resume <prefix>-symbol.json).' % path)
     return arrays
 

@@ -14,9 +14,10 @@ from gluoncv.utils import LRScheduler, LRSequential
 from tqdm import tqdm
 
 from data import SIRSTSegmentation
-from model import get_model, load_checkpoint, export_model
+from deployment.export import export_model
+from model import get_model, load_checkpoint
 from .batchnorm_stats import recompute_batchnorm_statistics, track_input_statistics
-from .checkpointing import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
+from .checkpoint import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
                             save_checkpoint, save_parameters, write_json)
 from .evaluation import evaluate_split
 from .history import RunLog
@@ -96,7 +97,7 @@ def _versions():
 def train(args, ctx, echo=print, dist=None):
     """Run (or resume) training as ``args`` says; returns the run summary dict.
 
-    ``dist``: this process's :class:`utils.distributed.ClusterWorker` in a distributed run.
+    ``dist``: this process's :class:`engine.distributed.ClusterWorker` in a distributed run.
     Every worker trains on its own shard; only worker 0 validates, writes files and
     exports (the others return None).
     """

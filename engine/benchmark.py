@@ -8,11 +8,11 @@ import numpy as np
 from mxnet import gluon
 
 from model import get_model
-from model.inference import EXACT_FORMS, FORMS, form_available, prepare
+from deployment.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from .loss import SoftIoULoss
 from .recipes import optimizer_settings
-from .training import train_step
+from .trainer import train_step
 
 __all__ = ['timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
            'bench_evaluation', 'TRAIN_FORMS']
