@@ -1,4 +1,4 @@
-"""Building the network a command line asks for: registry + checkpoint, or an export."""
+"""Building the network a command line asks for: registry + weights, or an export."""
 import os
 
 import mxnet as mx
@@ -6,42 +6,51 @@ import mxnet as mx
 from deployment.export import exported_files, import_model
 from model import CheckpointError, get_model, load_checkpoint
 
-__all__ = ['add_model_arguments', 'load_network']
+__all__ = ['load_network', 'is_export', 'network_label', 'MODEL_OPTIONS']
+
+#: the options that describe a registry network (an export carries its own network)
+MODEL_OPTIONS = ('net', 'blocks', 'channel_times', 'stem')
 
 
-def add_model_arguments(parser):
-    """The model options shared by evaluate.py, predict.py, export.py and train.py."""
-    parser.add_argument('--net', default='acm_unet', help='registry name, e.g. acm_unet, fpn')
-    parser.add_argument('--blocks', type=int, default=4, help='residual blocks per stage (b)')
-    parser.add_argument('--channel-times', type=float, default=1, help='width multiplier')
-    parser.add_argument('--stem', default='paper', choices=['paper', 'regular'])
-    parser.add_argument('--resume', default=None,
-                        help='parameters to load: a .params file saved by Gluon, or an '
-                             'exported <prefix>-symbol.json / <prefix>-0000.params')
-    parser.add_argument('--pretrained', action='store_true',
-                        help='load the weights released with the paper from the model store')
-    parser.add_argument('--model-root', default=None,
-                        help='model store folder (default $ACM_MODEL_ROOT or ~/.mxnet/models)')
-
-
-def _is_export(path):
+def is_export(path):
+    """Whether ``path`` names an exported pair (a prefix or either of its files)."""
     symbol_file, params_file = exported_files(path)
     return path.endswith(('-symbol.json', '-0000.params')) or (
         os.path.isfile(symbol_file) and os.path.isfile(params_file) and not os.path.isfile(path))
 
 
-def load_network(args, ctx, require_weights=True):
-    """The network described by ``args`` with its weights on ``ctx`` (a list of contexts)."""
-    if args.resume and _is_export(args.resume):
-        return import_model(args.resume, ctx=ctx)
+def network_label(args):
+    """``(name, blocks)`` that describe the network ``args`` loads, for reports: an
+    export is named by its file prefix (its graph, not ``--net``, says what it is)."""
+    if args.weights and is_export(args.weights):
+        prefix = exported_files(args.weights)[0][:-len('-symbol.json')]
+        return 'exported:%s' % os.path.basename(prefix), None
+    return args.net, args.blocks
+
+
+def load_network(args, ctx, require_weights=True, given=()):
+    """The network described by ``args`` with its weights on ``ctx`` (a list of contexts).
+
+    ``given``: the options the command line gave; model options given with an exported
+    model are refused, since the export's graph decides the network.
+    """
+    if args.weights and is_export(args.weights):
+        conflicting = [name for name in MODEL_OPTIONS if name in given]
+        if conflicting:
+            raise CheckpointError('%s is an exported model, whose graph fixes the network; '
+                                  '%s would not apply: drop %s'
+                                  % (args.weights, ', '.join('--' + n.replace('_', '-')
+                                                             for n in conflicting),
+                                     'it' if len(conflicting) == 1 else 'them'))
+        return import_model(args.weights, ctx=ctx)
     net = get_model(args.net, blocks=args.blocks, channel_times=args.channel_times,
                     stem=args.stem, pretrained=args.pretrained, root=args.model_root,
                     ctx=ctx)
-    if args.resume:
-        load_checkpoint(net, args.resume, ctx=ctx)
+    if args.weights:
+        load_checkpoint(net, args.weights, ctx=ctx)
     elif not args.pretrained:
         if require_weights:
-            raise CheckpointError('No weights given: pass --resume <params> (or an exported '
+            raise CheckpointError('No weights given: pass --weights <params> (or an exported '
                                   '-symbol.json) or --pretrained for the released ACM-U-Net.')
         net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
     return net

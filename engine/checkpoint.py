@@ -13,14 +13,17 @@ directory is trusted (``train.py --resume RUN --trust-states``).
 """
 import json
 import os
-import tempfile
 
 import mxnet as mx
 
 from data.files import UnsafePathError, safe_join
 from model import CheckpointError
+from utils.atomic import atomic_write, write_json
+from utils.messages import one_line
+from .config import read_json
+from .errors import RunStateError
 
-__all__ = ['atomic_write', 'save_parameters', 'save_checkpoint', 'load_checkpoint_state',
+__all__ = ['save_parameters', 'save_checkpoint', 'load_checkpoint_state',
            'checkpoint_file', 'save_trainer_states', 'load_trainer_states',
            'restore_trainer_states', 'initialise_trainer', 'LAST', 'STATES_SUFFIX']
 
@@ -28,27 +31,6 @@ LAST = 'last.json'
 STATES_SUFFIX = '.states.nd'
 _LAYOUT_SUFFIX = '.states.json'
 _STATES_FORMAT = 'acm-trainer-states-1'
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` then rename the temporary file to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path), suffix='.tmp')
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates files readable by their owner only
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_json(data):
-    def write(tmp):
-        with open(tmp, 'w') as handle:
-            json.dump(data, handle, indent=2)
-    return write
 
 
 def save_parameters(net, path):
@@ -75,8 +57,7 @@ def save_checkpoint(run_dir, net, trainer, state):
     if states:
         save_trainer_states(trainer, net, os.path.join(run_dir, states))
     previous = load_checkpoint_state(run_dir, missing_ok=True)
-    atomic_write(os.path.join(run_dir, LAST), _write_json(dict(state, params=params,
-                                                              states=states)))
+    write_json(os.path.join(run_dir, LAST), dict(state, params=params, states=states))
     if previous and previous['epoch'] != epoch:  # only now is the older one redundant
         old_states = previous.get('states')
         names = [previous.get('params'), old_states]
@@ -98,8 +79,13 @@ def load_checkpoint_state(run_dir, missing_ok=False):
             return None
         raise FileNotFoundError('%s has no %s: it is not a train.py run directory, or the run '
                                 'was stopped before its first checkpoint.' % (run_dir, LAST))
-    with open(path) as handle:
-        return json.load(handle)
+    state = read_json(path, 'the run\'s last checkpoint')
+    if not (isinstance(state, dict) and isinstance(state.get('epoch'), int)
+            and isinstance(state.get('params'), str) and 'states' in state
+            and isinstance(state.get('best'), dict) and isinstance(state.get('best_epoch'), dict)):
+        raise RunStateError('%s is not a checkpoint train.py wrote (it must name the epoch, its '
+                            'parameter and optimizer-state files and the best scores)' % path)
+    return state
 
 
 def checkpoint_file(run_dir, name):
@@ -196,7 +182,7 @@ def save_trainer_states(trainer, net, path):
                   for device, counts in optimizer._all_index_update_counts.items()],
               'states': entries}
     atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
-    atomic_write(_layout_name(path), _write_json(layout))
+    write_json(_layout_name(path), layout)
 
 
 def _read_states(path):
@@ -207,13 +193,13 @@ def _read_states(path):
             layout = json.load(handle)
         arrays = mx.nd.load(path) or {}  # mx.nd.load gives [] for a file of no arrays
     except (OSError, ValueError, mx.base.MXNetError) as err:
-        raise CheckpointError('Cannot read the optimizer states %s: %s. Resume from a '
-                              'complete checkpoint.' % (path, str(err).splitlines()[0])) from None
+        raise RunStateError('Cannot read the optimizer states %s (or their layout %s): %s'
+                            % (path, os.path.basename(layout_path), one_line(err))) from None
     keys = ('optimizer', 'num_update', 'begin_num_update', 'index_update_counts', 'states')
     if not (isinstance(layout, dict) and layout.get('format') == _STATES_FORMAT
             and all(key in layout for key in keys) and isinstance(arrays, dict)):
-        raise CheckpointError('%s is not a layout of optimizer states this toolkit wrote; '
-                              'resume from a complete checkpoint.' % layout_path)
+        raise RunStateError('%s is not a layout of optimizer states this toolkit wrote; '
+                            'it may have been cut short' % layout_path)
     return layout, arrays
 
 
@@ -289,7 +275,3 @@ def restore_trainer_states(trainer, net, run_dir, name, trusted=False):
             'reading a pickle runs any code it contains. If you trust this run directory and '
             'where it came from, resume with --trust-states (its next checkpoint is written in '
             'the safe format); otherwise start a new run.' % path)
-
-
-def write_json(path, data):
-    atomic_write(path, _write_json(data))

@@ -12,7 +12,7 @@ stepping on the loss's own gradient makes NAG learn from the first epoch.
 from collections import OrderedDict, namedtuple
 
 __all__ = ['Recipe', 'RECIPES', 'RECIPE_OPTIONS', 'MOMENTUM', 'WEIGHT_DECAY', 'apply_recipe',
-           'optimizer_settings']
+           'optimizer_params', 'optimizer_settings']
 
 #: the paper's momentum and weight decay, shared by every recipe
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
@@ -50,11 +50,16 @@ def apply_recipe(args):
     return args
 
 
+def optimizer_params(optimizer, lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY):
+    """``gluon.Trainer``'s optimizer parameters (no schedule) for these settings."""
+    params = {'learning_rate': lr, 'wd': weight_decay}
+    if optimizer in ('nag', 'sgd'):
+        params['momentum'] = momentum
+    return params
+
+
 def optimizer_settings(name='default'):
     """``(optimizer, params)`` of a recipe for ``gluon.Trainer``, without a schedule (for
     timing a training step)."""
     recipe = RECIPES[name]
-    params = {'learning_rate': recipe.lr, 'wd': WEIGHT_DECAY}
-    if recipe.optimizer in ('nag', 'sgd'):
-        params['momentum'] = MOMENTUM
-    return recipe.optimizer, params
+    return recipe.optimizer, optimizer_params(recipe.optimizer, recipe.lr)

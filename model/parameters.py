@@ -3,6 +3,8 @@ import os
 
 import mxnet as mx
 
+from utils.messages import one_line
+
 __all__ = ['CheckpointError', 'load_checkpoint', 'describe']
 
 
@@ -28,7 +30,7 @@ def _read(path):
     try:
         arrays = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        first_line = one_line(err)
         raise CheckpointError('Checkpoint %s is not a readable MXNet parameter file (truncated '
                               'or corrupt?): %s' % (path, first_line)) from None
     if not isinstance(arrays, dict):

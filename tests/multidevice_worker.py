@@ -18,7 +18,7 @@ from data import SIRSTSegmentation  # noqa: E402
 from model import get_model  # noqa: E402
 from engine.checkpoint import initialise_trainer  # noqa: E402
 from engine.loss import SoftIoULoss  # noqa: E402
-from engine.trainer import train_step  # noqa: E402
+from engine.step import train_step  # noqa: E402
 
 BATCH, HALF, SIZE = 8, 4, 64
 TWO = [mx.cpu(0), mx.cpu(1)]

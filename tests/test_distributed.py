@@ -22,6 +22,8 @@ from engine.distributed import EXIT_STALLED, ShardSampler
 sys.path.insert(0, os.path.join(REPO, 'tools'))
 import launch_local  # noqa: E402
 
+pytestmark = pytest.mark.integration  # whole evaluations, training runs, several processes
+
 TRAIN = os.path.join(REPO, 'train.py')
 LAUNCH = os.path.join(REPO, 'tools', 'launch_local.py')
 # Adagrad at lr 1 gets the Soft-IoU loss off its plateau near 1 within ~25 steps; each of

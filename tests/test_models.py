@@ -79,6 +79,7 @@ def test_regular_stem_downsamples_four_times_and_restores_size():
     assert net.layer1(net.stem(mx.nd.zeros((1, 3, 96, 128)))).shape[2:] == (24, 32)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('host', ['fpn', 'unet'])
 @pytest.mark.parametrize('mode', sorted(FUSION_MODES))
 def test_hybridized_equals_imperative(host, mode):

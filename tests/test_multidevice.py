@@ -16,6 +16,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.integration  # whole evaluations, training runs, several processes
+
 WORKER = os.path.join(REPO, 'tests', 'multidevice_worker.py')
 TIMEOUT = 600  # a SyncBatchNorm deadlock fails the test instead of hanging the session
 

@@ -17,12 +17,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mxnet as mx  # noqa: E402
-from mxnet import gluon  # noqa: E402
 
 from model import get_model  # noqa: E402
-from engine.loss import SoftIoULoss  # noqa: E402
-from engine.recipes import optimizer_settings  # noqa: E402
-from engine.trainer import train_step  # noqa: E402
+from engine.step import step_parts, train_step  # noqa: E402
 
 
 def _network(args, crop):
@@ -35,8 +32,7 @@ def _network(args, crop):
 def time_compute(args):
     net = _network(args, args.crop)
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = gluon.Trainer(net.collect_params(), *optimizer_settings(), kvstore=None)
-    loss_fn = SoftIoULoss()
+    trainer, loss_fn = step_parts(net, kvstore=None, hybridize=False)
     images = mx.nd.random.normal(shape=(args.batch_size, 3, args.crop, args.crop))
     masks = mx.nd.random.uniform(shape=(args.batch_size, 1, args.crop, args.crop)) > 0.999
     seconds = []

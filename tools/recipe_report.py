@@ -82,7 +82,7 @@ def _test_scores(run_dir, arguments, data_root):
                                  base_size=arguments['base_size'],
                                  crop_size=arguments['crop_size'])
     scores = evaluate_split(net, test_set, [mx.cpu()], batch_size=8, num_workers=0,
-                            progress=False)
+                            progress=False).scores()
     return {'test_IoU': scores['IoU'], 'test_nIoU': scores['nIoU']}
 
 
