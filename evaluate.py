@@ -23,7 +23,7 @@ from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, safe_join
 from deployment.inference import FORMS, form_available, prepare
 from engine.evaluation import evaluate_split, resize_logits
-from model import CheckpointError
+from model import ParameterFileError
 from utils.visualize import side_by_side
 
 
@@ -89,7 +89,7 @@ def main(argv=None):
         start = time.time()
         net, form = fast_network(net, args, ctx)
         output_folder(out)
-    except (DatasetError, CheckpointError, FileNotFoundError, OutputError, ValueError) as err:
+    except (DatasetError, ParameterFileError, FileNotFoundError, OutputError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from data import normalize
 from data.files import read_image
-from model import CheckpointError
+from model import ParameterFileError
 from deployment.export import export_model, exported_files
 from deployment.onnx_export import (CHECK_TOLERANCE, ONNX_OPSET, OnnxExportError, check_onnx,
                                export_onnx, onnx_path, require_onnx)
@@ -86,7 +86,7 @@ def main(argv=None):
             export_onnx(net, outputs[0], input_shape, fold_bn=args.fold_bn, rewrite=args.rewrite)
         else:
             export_model(net, args.prefix, input_shape, fold_bn=args.fold_bn, rewrite=args.rewrite)
-    except (CheckpointError, FileNotFoundError, FileExistsError, OutputError,
+    except (ParameterFileError, FileNotFoundError, FileExistsError, OutputError,
             ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2

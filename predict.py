@@ -27,7 +27,7 @@ from cli.options import (CommandParser, add_device_options, add_model_options,
                          add_weights_options, side, weights_path)
 from cli.outputs import OutputError, check_output_folder, output_folder
 from engine.evaluation import resize_logits
-from model import CheckpointError
+from model import ParameterFileError
 from utils.visualize import overlay
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -116,7 +116,7 @@ def main(argv=None):
         ctx = parse_contexts(args.gpus)[0]
         net = load_network(args, [ctx], given=given)
         output_folder(args.out)
-    except (CheckpointError, FileNotFoundError, FileExistsError, OutputError,
+    except (ParameterFileError, FileNotFoundError, FileExistsError, OutputError,
             ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2

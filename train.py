@@ -26,12 +26,12 @@ from data import DatasetError, SIRSTSegmentation
 from engine.checkpoint import load_checkpoint_state
 from engine.config import ARGS_FILE, RUNTIME_FIELDS, TrainConfig
 from engine.distributed import ClusterWorker, DistributedError, is_distributed
-from engine.errors import RunStateError, TrainingDiverged
+from engine.errors import RunStateError, RunStateUnreadable, TrainingDiverged
 from engine.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
 from engine.rundir import RunDirectoryError, run_directory_lock
 from engine.trainer import train
 from engine.workers import LocalWorker
-from model import CheckpointError
+from model import ParameterFileError
 from utils.atomic import DiskFullError
 
 #: options of a resume that say how this process continues the run, not what it trains
@@ -109,7 +109,7 @@ def _resumed(parser, args, given):
                      % (args.resume, ARGS_FILE))
     try:
         saved = TrainConfig.load_saved(run_dir)
-    except RunStateError as err:
+    except RunStateUnreadable as err:
         parser.error('%s; the run cannot be continued without it (start a new run, or restore '
                      'the file from a copy)' % err)
     conflicts = ['--%s %s (the run has %s)' % (key.replace('_', '-'), getattr(args, key),
@@ -199,7 +199,7 @@ def _intact_checkpoint(run_dir):
     """Where a failed run stands, for its error message."""
     try:
         state = load_checkpoint_state(run_dir, missing_ok=True)
-    except RunStateError:
+    except RunStateUnreadable:
         state = None
     if not state:
         return 'no checkpoint had been written yet'
@@ -228,15 +228,15 @@ def _train(config, ctx, worker):
     except TrainingDiverged as err:
         print('error: %s' % err, file=sys.stderr)
         return 3
-    except RunStateError as err:
+    except RunStateUnreadable as err:
         print('error: %s; %s' % (err, _recovery(config.save_dir)), file=sys.stderr)
         return 2
     except DiskFullError as err:
         print('error: %s; %s' % (err.strerror, _intact_checkpoint(config.save_dir)),
               file=sys.stderr)
         return 2
-    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError,
-            RunDirectoryError) as err:
+    except (DatasetError, ParameterFileError, RunStateError, DistributedError,
+            FileNotFoundError, RunDirectoryError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

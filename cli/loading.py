@@ -1,10 +1,11 @@
 """Building the network a command line asks for: registry + weights, or an export."""
 import os
+import sys
 
 import mxnet as mx
 
 from deployment.export import exported_files, import_model
-from model import CheckpointError, get_model, load_checkpoint
+from model import ParameterFileError, get_model, load_parameters
 
 __all__ = ['load_network', 'is_export', 'network_label', 'MODEL_OPTIONS']
 
@@ -31,26 +32,26 @@ def network_label(args):
 def load_network(args, ctx, require_weights=True, given=()):
     """The network described by ``args`` with its weights on ``ctx`` (a list of contexts).
 
-    ``given``: the options the command line gave; model options given with an exported
-    model are refused, since the export's graph decides the network.
+    ``given``: the options the command line gave. With an exported model they are not used
+    (its graph decides the network; reports name the export): a note on stderr says so.
     """
     if args.weights and is_export(args.weights):
-        conflicting = [name for name in MODEL_OPTIONS if name in given]
-        if conflicting:
-            raise CheckpointError('%s is an exported model, whose graph fixes the network; '
-                                  '%s would not apply: drop %s'
-                                  % (args.weights, ', '.join('--' + n.replace('_', '-')
-                                                             for n in conflicting),
-                                     'it' if len(conflicting) == 1 else 'them'))
+        unused = [name for name in MODEL_OPTIONS + ('pretrained',) if name in given]
+        if unused:
+            sys.stderr.write('note: %s is an exported model, whose graph decides the network: '
+                             '%s not used, and the results are labelled with the export\n'
+                             % (args.weights, ', '.join('--' + n.replace('_', '-')
+                                                        for n in unused)))
         return import_model(args.weights, ctx=ctx)
     net = get_model(args.net, blocks=args.blocks, channel_times=args.channel_times,
                     stem=args.stem, pretrained=args.pretrained, root=args.model_root,
                     ctx=ctx)
     if args.weights:
-        load_checkpoint(net, args.weights, ctx=ctx)
+        load_parameters(net, args.weights, ctx=ctx)
     elif not args.pretrained:
         if require_weights:
-            raise CheckpointError('No weights given: pass --weights <params> (or an exported '
-                                  '-symbol.json) or --pretrained for the released ACM-U-Net.')
+            raise ParameterFileError('No weights given: pass --weights <params> (or an '
+                                     'exported -symbol.json) or --pretrained for the released '
+                                     'ACM-U-Net.')
         net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
     return net

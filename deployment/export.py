@@ -6,14 +6,14 @@ import warnings
 import mxnet as mx
 from mxnet import gluon
 
-from model.parameters import CheckpointError
+from model.parameters import ParameterFileError
 from utils.messages import one_line
 from .inference import inference_graph
 
 __all__ = ['export_model', 'import_model', 'exported_files', 'ExportedModelError']
 
 
-class ExportedModelError(CheckpointError):
+class ExportedModelError(ParameterFileError):
     """An exported pair that cannot be loaded: not a symbol, corrupt or mismatched files."""
 
 

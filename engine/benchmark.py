@@ -7,7 +7,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from model import get_model, load_checkpoint
+from model import get_model, load_parameters
 from deployment.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from metric import METRIC_KEYS
@@ -57,7 +57,7 @@ def network_factory(name, blocks=4, pretrained=False, model_root=None, weights=N
         net = get_model(name, blocks=blocks, pretrained=pretrained, root=model_root, ctx=ctx,
                         **kwargs)
         if weights:
-            load_checkpoint(net, weights, ctx=ctx)
+            load_parameters(net, weights, ctx=ctx)
         elif not pretrained:
             mx.random.seed(0)
             net.initialize(mx.init.MSRAPrelu(), ctx=ctx)

@@ -7,7 +7,7 @@ from typing import Optional
 
 from utils.atomic import write_json
 from utils.messages import one_line
-from .errors import RunStateError
+from .errors import RunStateUnreadable
 
 __all__ = ['TrainConfig', 'ARGS_FILE', 'RUNTIME_FIELDS']
 
@@ -110,11 +110,11 @@ class TrainConfig:
     def load_saved(run_dir):
         """The saved arguments of ``run_dir`` as a dict, with the values that runs from
         before recipes trained with filled in; a missing, truncated or foreign
-        ``args.json`` is a :class:`RunStateError` naming it."""
+        ``args.json`` is a :class:`RunStateUnreadable` naming it."""
         path = os.path.join(run_dir, ARGS_FILE)
         saved = read_json(path, 'the arguments of the run')
         if not isinstance(saved, dict) or not {'net', 'epochs', 'optimizer'} <= set(saved):
-            raise RunStateError('%s is not the args.json of a train.py run; pass a directory '
+            raise RunStateUnreadable('%s is not the args.json of a train.py run; pass a directory '
                                 'made by train.py' % path)
         saved.setdefault('recipe', 'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
         for key, value in _OLD_RUN_DEFAULTS.items():
@@ -123,14 +123,14 @@ class TrainConfig:
 
 
 def read_json(path, what):
-    """The JSON document in ``path``, or a :class:`RunStateError` naming the file when it is
+    """The JSON document in ``path``, or a :class:`RunStateUnreadable` naming the file when it is
     missing, empty, truncated or not JSON (a run stopped while writing it, or a copy cut
     short)."""
     try:
         with open(path, encoding='utf-8') as handle:
             return json.load(handle)
     except FileNotFoundError:
-        raise RunStateError('%s (%s) does not exist' % (path, what)) from None
+        raise RunStateUnreadable('%s (%s) does not exist' % (path, what)) from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise RunStateError('%s (%s) is unreadable or cut short (%s)'
+        raise RunStateUnreadable('%s (%s) is unreadable or cut short (%s)'
                             % (path, what, one_line(err))) from None

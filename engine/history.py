@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from utils.atomic import append_json_line, atomic_write  # noqa: E402
 from utils.messages import one_line  # noqa: E402
-from .errors import RunStateError  # noqa: E402
+from .errors import RunStateUnreadable  # noqa: E402
 
 __all__ = ['RunLog']
 
@@ -31,7 +31,7 @@ class RunLog(object):
 
     def records(self):
         """The epochs' records; a line that is not a whole record (a copy cut short, or a
-        run of an older version killed while appending) is a :class:`RunStateError`."""
+        run of an older version killed while appending) is a :class:`RunStateUnreadable`."""
         if not os.path.isfile(self.jsonl):
             return []
         records = []
@@ -44,7 +44,7 @@ class RunLog(object):
                     if not isinstance(record, dict) or not isinstance(record.get('epoch'), int):
                         raise ValueError('not an epoch record')
                 except ValueError as err:
-                    raise RunStateError(
+                    raise RunStateUnreadable(
                         '%s line %d is not a whole epoch record (%s); delete that line and the '
                         'ones after it (the checkpoint is kept apart, in last.json) and try again'
                         % (self.jsonl, number, one_line(err))) from None

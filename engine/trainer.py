@@ -22,7 +22,7 @@ from tqdm import tqdm
 from data import SIRSTSegmentation
 from deployment.export import export_model
 from metric import METRIC_KEYS, format_scores
-from model import get_model, load_checkpoint
+from model import get_model, load_parameters
 from utils.atomic import write_json
 from .batchnorm_stats import recompute_batchnorm_statistics
 from .checkpoint import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
@@ -169,7 +169,7 @@ class Trainer(object):
     def resume(self, resumed):
         """Restore the parameters, optimizer and selection state of a checkpoint."""
         config = self.config
-        load_checkpoint(self.net, checkpoint_file(config.save_dir, resumed['params']),
+        load_parameters(self.net, checkpoint_file(config.save_dir, resumed['params']),
                         ctx=self.ctx)
         self.state = {key: resumed[key] for key in self.state}
         self.worker.restore_optimizer(
@@ -271,7 +271,7 @@ class Trainer(object):
         """Export the best network, score it on the test split, write ``summary.json``."""
         config, ctx = self.config, self.ctx
         net = self.worker.final_network(self.net, self._build_network)
-        load_checkpoint(net, os.path.join(config.save_dir, 'best_IoU.params'), ctx=ctx)
+        load_parameters(net, os.path.join(config.save_dir, 'best_IoU.params'), ctx=ctx)
         prefix = os.path.join(config.save_dir, 'best')
         export_model(net, prefix, input_shape=(1, 3, config.base_size, config.base_size),
                      ctx=ctx[0])

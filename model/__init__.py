@@ -1,8 +1,11 @@
 """Networks of the ACM paper: fusion modules, FPN/U-Net hosts, registry, export, summary."""
-from .parameters import CheckpointError, load_checkpoint
+from .parameters import ParameterFileError, load_parameters
 from .fusion import FUSION_MODES, CrossLayerFusion
 from .hosts import ACMFPN, ACMUNet
 from .registry import get_model, list_models, parse_model_name
+
+# the older names of the two above, for scripts written against them
+CheckpointError, load_checkpoint = ParameterFileError, load_parameters
 
 
 def __getattr__(name):

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mxnet as mx  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
-from model import get_model, load_checkpoint  # noqa: E402
+from model import get_model, load_parameters  # noqa: E402
 from engine.evaluation import evaluate_split  # noqa: E402
 from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
 
@@ -74,7 +74,7 @@ def summarise(run_dir, budget, threshold, data_root=None, score_test=True):
 def _test_scores(run_dir, arguments, data_root):
     net = get_model(arguments['net'], blocks=arguments['blocks'],
                     channel_times=arguments['channel_times'], stem=arguments['stem'])
-    load_checkpoint(net, os.path.join(run_dir, 'best_IoU.params'), ctx=[mx.cpu()])
+    load_parameters(net, os.path.join(run_dir, 'best_IoU.params'), ctx=[mx.cpu()])
     net.hybridize(static_alloc=True, static_shape=True)
     test_set = SIRSTSegmentation(root=data_root or arguments['data_root'],
                                  split_set=arguments['split_set'],
