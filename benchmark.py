@@ -12,7 +12,6 @@ training data pipeline is timed, and --evaluate times the whole evaluation of th
 split per form. Without it they are random data.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
-import json
 import os
 import platform
 import sys
@@ -26,6 +25,8 @@ from cli.options import (CommandParser, add_data_options, add_device_options,
 from deployment.inference import FORMS
 from engine.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
                               bench_training, network_factory)
+from metric import format_scores
+from utils.atomic import write_json
 
 
 def build_parser():
@@ -146,16 +147,12 @@ def main(argv=None):
             if 'skipped' in row:
                 print('%-11s skipped: %s' % (row['form'], row['skipped']))
             else:
-                print('%-11s %7.1f s (%.1f preparing)  IoU %.4f  nIoU %.4f  Pd %.4f  '
-                      'Fa %.2fe-6  AUC %.4f' % (row['form'], row['seconds'],
-                                                row['prepare_seconds'], row['IoU'],
-                                                row['nIoU'], row['Pd'], row['Fa'] * 1e6,
-                                                row['AUC']))
+                print('%-11s %7.1f s (%.1f preparing)  %s' % (
+                    row['form'], row['seconds'], row['prepare_seconds'],
+                    format_scores(row, separator='  ')))
     if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.json, 'w') as handle:
-            json.dump(report, handle, indent=2)
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        write_json(args.json, report)
         print('\nJSON: %s' % args.json)
     return 0
 

@@ -29,6 +29,7 @@ from data import SIRSTSegmentation  # noqa: E402
 from model import get_model, load_parameters  # noqa: E402
 from engine.evaluation import evaluate_split  # noqa: E402
 from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
+from utils.atomic import write_json  # noqa: E402
 
 COLOURS = {'default': 'tab:green', 'paper': 'tab:red', 'toolkit': 'tab:blue'}
 
@@ -158,8 +159,7 @@ def main(argv=None):
     table = markdown_table(rows, args.budget, args.threshold)
     with open(os.path.join(args.out, 'README-table.md'), 'w') as handle:
         handle.write(table)
-    with open(os.path.join(args.out, 'runs.json'), 'w') as handle:
-        json.dump(rows, handle, indent=1)
+    write_json(os.path.join(args.out, 'runs.json'), rows)
     plot(rows, os.path.join(args.out, 'val-iou.png'), args.threshold)
     print(table)
     return 0
