@@ -317,3 +317,17 @@ def test_recipe_report_tabulates_runs_and_scores_their_best_epoch(small_sirst, t
     assert abs(row['test_IoU'] - test['IoU']) < 1e-6
     assert os.path.getsize(os.path.join(out, 'val-iou.png')) > 10000
     assert os.path.isfile(os.path.join(out, 'runs', 'run', 'history.jsonl'))
+
+
+def test_every_option_of_train_py_is_a_field_of_its_configuration(tmp_path):
+    # an option added to the shared groups (cli/options.py) must reach the engine too:
+    # TrainConfig.from_dict drops keys it does not know (old args.json files hold some)
+    from engine.config import TrainConfig
+    parser = train.build_parser()
+    options = {action.dest for action in parser._actions if action.dest != 'help'}
+    assert options <= set(TrainConfig.field_names())
+    _, config = train.resolve_arguments(['--blocks', '2', '--save-dir', str(tmp_path / 'run'),
+                                         '--recipe', 'paper'])
+    os.makedirs(config.save_dir)
+    config.save(config.save_dir)
+    assert TrainConfig.from_dict(TrainConfig.load_saved(config.save_dir)) == config
