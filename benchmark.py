@@ -12,45 +12,43 @@ training data pipeline is timed, and --evaluate times the whole evaluation of th
 split per form. Without it they are random data.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
-import argparse
-import json
 import os
 import platform
 import sys
 
 import mxnet as mx
 
-from model import list_models
-from model.inference import FORMS
-from utils.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
-                             bench_training, network_factory)
-from utils.context import parse_contexts
+from cli.devices import parse_contexts
+from cli.loading import is_export
+from cli.options import (CommandParser, add_data_options, add_device_options,
+                         add_model_options, add_weights_options, count, side, weights_path)
+from deployment.inference import FORMS
+from engine.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
+                              bench_training, network_factory)
+from metric import format_scores
+from utils.atomic import write_json
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
     add = parser.add_argument
-    add('--net', default='acm_unet', help='one of: %s' % ', '.join(list_models()))
-    add('--blocks', type=int, default=4)
-    add('--batch-size', type=int, default=8)
-    add('--size', type=int, default=512, help='inference input side')
-    add('--train-size', type=int, default=480, help='training input side (the crop size)')
-    add('--repeats', type=int, default=3)
+    add_model_options(parser)
+    add_weights_options(parser)
+    add_data_options(parser)
+    count(parser, '--batch-size', default=8)
+    side(parser, '--size', default=512, help='inference input side')
+    side(parser, '--train-size', default=480, help='training input side (the crop size)')
+    count(parser, '--repeats', default=3)
     add('--forms', default=','.join(FORMS),
         help="inference forms, comma separated; '' to skip inference")
     add('--train-forms', default=','.join(TRAIN_FORMS),
         help="training forms (imperative, hybrid), timed in turns, so their memory adds up "
              "(ACM-U-Net b=4, batch 8 at 480: about 23 GB); '' to skip training")
-    add('--data-root', default=None, help='SIRST folder: INT8 calibration, data pipeline')
-    add('--split-set', default='idx_320')
-    add('--calib-images', type=int, default=32, help='training images for INT8 calibration')
+    count(parser, '--calib-images', default=32, help='training images for INT8 calibration')
     add('--evaluate', action='store_true', help='also time the whole evaluation per form')
     add('--evaluate-forms', default='hybrid,onednn,int8')
-    add('--pretrained', action='store_true',
-        help='use the released weights (acm_unet b=4); needed for meaningful INT8 metrics')
-    add('--model-root', default=None)
-    add('--workers', type=int, default=2)
-    add('--gpus', default='', help="e.g. '0'; empty for the CPU")
+    count(parser, '--workers', default=2, at_least=0)
+    add_device_options(parser)
     add('--json', default=None, help='write every figure to this JSON file')
     return parser
 
@@ -75,17 +73,27 @@ def print_table(title, rows, unit_flops, diff=True):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse(argv)
+    weights = weights_path(args)
+    if weights and is_export(weights):
+        parser.error('--weights %s is an exported model; the benchmark builds every form from '
+                     'a registry network: pass a .params file' % weights)
+    unknown = [f for f in args.forms.split(',') + args.train_forms.split(',')
+               + args.evaluate_forms.split(',') if f and f not in FORMS]
+    if unknown:
+        parser.error('unknown form %s; the forms are %s' % (unknown[0], ', '.join(FORMS)))
     ctx = parse_contexts(args.gpus)[0]
     make_net = network_factory(args.net, args.blocks, pretrained=args.pretrained,
-                               model_root=args.model_root)
+                               model_root=args.model_root, weights=weights,
+                               channel_times=args.channel_times, stem=args.stem)
     report = {'net': args.net, 'blocks': args.blocks, 'batch_size': args.batch_size,
               'context': str(ctx), 'mxnet': mx.__version__, 'python': platform.python_version(),
               'cpu_count': os.cpu_count()}
     forms = [f for f in args.forms.split(',') if f]
     calib = None
     if args.data_root and 'int8' in forms + args.evaluate_forms.split(','):
-        from utils.calibration import calibration_images
+        from deployment.calibration import calibration_images  # reads SIRST: only when asked
         calib = calibration_images(args.data_root, args.calib_images, split='trainval',
                                    split_set=args.split_set, base_size=args.size)
     elif 'int8' in forms:
@@ -139,16 +147,12 @@ def main(argv=None):
             if 'skipped' in row:
                 print('%-11s skipped: %s' % (row['form'], row['skipped']))
             else:
-                print('%-11s %7.1f s (%.1f preparing)  IoU %.4f  nIoU %.4f  Pd %.4f  '
-                      'Fa %.2fe-6  AUC %.4f' % (row['form'], row['seconds'],
-                                                row['prepare_seconds'], row['IoU'],
-                                                row['nIoU'], row['Pd'], row['Fa'] * 1e6,
-                                                row['AUC']))
+                print('%-11s %7.1f s (%.1f preparing)  %s' % (
+                    row['form'], row['seconds'], row['prepare_seconds'],
+                    format_scores(row, separator='  ')))
     if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.json, 'w') as handle:
-            json.dump(report, handle, indent=2)
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        write_json(args.json, report)
         print('\nJSON: %s' % args.json)
     return 0
 

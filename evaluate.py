@@ -1,7 +1,7 @@
 """Score a network on SIRST: IoU, nIoU, Pd, Fa and ROC AUC, with JSON, a ROC plot and
 optional side-by-side images.
 
-    python evaluate.py --net acm_unet --blocks 4 --resume <params or -symbol.json>
+    python evaluate.py --net acm_unet --blocks 4 --weights <params or -symbol.json>
     python evaluate.py --net acm_unet --blocks 4 --pretrained --split-set idx_427
     python evaluate.py --net acm_unet --blocks 4 --pretrained --form int8   # faster, approximate
 
@@ -10,40 +10,36 @@ gives the same logits as the Gluon network up to float rounding; ``--form hybrid
 plain static graph (the default on GPUs), ``--form int8`` is calibrated on training images.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
-import argparse
-import json
 import os
 import sys
 import time
 
-import numpy as np
-
+from cli.devices import parse_contexts
+from cli.loading import load_network, network_label
+from cli.options import (CommandParser, add_data_options, add_device_options,
+                         add_model_options, add_weights_options, count, side, weights_path)
+from cli.outputs import OutputError, check_output_folder, output_folder
 from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, safe_join
-from model import CheckpointError
-from model.inference import FORMS, form_available, prepare
-from utils.context import parse_contexts
-from utils.evaluation import evaluate_split, resize_logits
-from utils.loading import add_model_arguments, load_network
-from utils.visualize import plot_roc, side_by_side
+from deployment.inference import FORMS, form_available, prepare
+from engine.evaluation import evaluate_split, resize_logits
+from model import ParameterFileError
+from utils.visualize import side_by_side
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_model_arguments(parser)
-    parser.add_argument('--data-root', default=None,
-                        help='SIRST folder (default $SIRST_ROOT or ~/.mxnet/datasets/sirst)')
-    parser.add_argument('--split-set', default='idx_320', choices=SIRSTSegmentation.SPLIT_SETS)
-    parser.add_argument('--split', default='test', choices=SIRSTSegmentation.SPLITS)
-    parser.add_argument('--base-size', type=int, default=512,
-                        help='images and masks are resized to this square size, as the '
-                             'original toolkit evaluated')
-    parser.add_argument('--test-batch-size', type=int, default=8)
-    parser.add_argument('--workers', type=int, default=None,
-                        help='data loading processes (default 2 with GPUs; 0 on the CPU, '
-                             'where they would take cores from the network: 59 s instead of '
-                             '65 s for idx_320 test on 2 cores)')
-    parser.add_argument('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
+    add_model_options(parser)
+    add_weights_options(parser)
+    add_data_options(parser, split='test')
+    side(parser, '--base-size', default=512,
+         help='images and masks are resized to this square size, as the original toolkit '
+              'evaluated')
+    count(parser, '--test-batch-size', default=8)
+    count(parser, '--workers', default=None, at_least=0,
+          help='data loading processes (default 2 with GPUs; 0 on the CPU, where they would '
+               'take cores from the network: 59 s instead of 65 s for idx_320 test on 2 cores)')
+    add_device_options(parser)
     parser.add_argument('--out', default=None,
                         help='folder for metrics.json, roc.png and images '
                              '(default runs/evaluate/<net>-<split-set>-<split>)')
@@ -51,8 +47,7 @@ def build_parser():
                         help='save input | ground truth | prediction for every scored image')
     parser.add_argument('--form', default=None, choices=[f for f in FORMS if f != 'imperative'],
                         help='execution form (default: onednn on the CPU, hybrid on GPUs)')
-    parser.add_argument('--calib-images', type=int, default=32,
-                        help='trainval images that calibrate --form int8')
+    count(parser, '--calib-images', default=32, help='trainval images that calibrate --form int8')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser
 
@@ -70,7 +65,7 @@ def fast_network(net, args, ctx):
         raise ValueError('--form %s is not available here: %s' % (form, why))
     calib = None
     if form == 'int8':
-        from utils.calibration import calibration_images
+        from deployment.calibration import calibration_images
         calib = calibration_images(args.data_root, args.calib_images, split='trainval',
                                    split_set=args.split_set, base_size=args.base_size)
     shape = (args.test_batch_size, 3, args.base_size, args.base_size)
@@ -78,21 +73,25 @@ def fast_network(net, args, ctx):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    out = args.out or os.path.join('runs', 'evaluate', '%s-%s-%s' % (args.net, args.split_set,
-                                                                     args.split))
+    parser = build_parser()
+    args, given = parser.parse(argv), parser.given(argv)
     try:
+        weights_path(args)
+        name, blocks = network_label(args)
+        out = check_output_folder(args.out or os.path.join(
+            'runs', 'evaluate', '%s-%s-%s' % (name.replace(':', '-'), args.split_set,
+                                              args.split)))
         dataset = SIRSTSegmentation(args.data_root, split=args.split, mode='testval',
                                     base_size=args.base_size, split_set=args.split_set)
         dataset.verify()  # a bad file stops us before any result is written
         ctx = parse_contexts(args.gpus)
-        net = load_network(args, ctx)
+        net = load_network(args, ctx, given=given)
         start = time.time()
         net, form = fast_network(net, args, ctx)
-    except (DatasetError, CheckpointError, FileNotFoundError, ValueError) as err:
+        output_folder(out)
+    except (DatasetError, ParameterFileError, FileNotFoundError, OutputError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
-    os.makedirs(out, exist_ok=True)
 
     on_batch = None
     if args.save_images:
@@ -111,31 +110,22 @@ def main(argv=None):
     workers = args.workers if args.workers is not None else (
         0 if all(c.device_type == 'cpu' for c in ctx) else 2)
     try:
-        results = evaluate_split(net, dataset, ctx, batch_size=args.test_batch_size,
-                                 num_workers=workers, on_batch=on_batch,
-                                 progress=not args.no_progress)
+        suite = evaluate_split(net, dataset, ctx, batch_size=args.test_batch_size,
+                               num_workers=workers, on_batch=on_batch,
+                               progress=not args.no_progress)
     except (DatasetError, UnsafePathError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     seconds = time.time() - start
-    roc = results.pop('roc')
-    roc_path = os.path.join(out, 'roc.png')
-    plot_roc(roc, roc_path, title='%s on %s/%s' % (args.net, args.split_set, args.split))
-    fpr, tpr, thresholds = roc.curve()
-    np.savetxt(os.path.join(out, 'roc.csv'), np.stack([thresholds, fpr, tpr], 1),
-               delimiter=',', header='threshold,fpr,tpr', comments='')
-    report = dict(results, seconds=round(seconds, 2), net=args.net, blocks=args.blocks,
-                  weights=args.resume or ('pretrained' if args.pretrained else None),
-                  split_set=args.split_set, split=args.split, base_size=args.base_size,
-                  form=form)
-    with open(os.path.join(out, 'metrics.json'), 'w') as handle:
-        json.dump(report, handle, indent=2)
+    metrics_path, _, roc_path = suite.write(
+        out, title='%s on %s/%s' % (name, args.split_set, args.split),
+        seconds=round(seconds, 2), net=name, blocks=blocks,
+        weights=args.weights or ('pretrained' if args.pretrained else None),
+        split_set=args.split_set, split=args.split, base_size=args.base_size, form=form)
     print('%s on %s/%s (%d images, %.1f s, %s form)' % (
-        args.net, args.split_set, args.split, results['images'], seconds, form))
-    print('  IoU  %.4f\n  nIoU %.4f\n  Pd   %.4f\n  Fa   %.2f x 1e-6\n  AUC  %.4f'
-          % (results['IoU'], results['nIoU'], results['Pd'], results['Fa'] * 1e6,
-             results['AUC']))
-    print('  metrics: %s\n  ROC:     %s' % (os.path.join(out, 'metrics.json'), roc_path))
+        name, args.split_set, args.split, suite.images, seconds, form))
+    print(suite.table())
+    print('  metrics: %s\n  ROC:     %s' % (metrics_path, roc_path))
     return 0
 
 

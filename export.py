@@ -5,7 +5,6 @@
     python export.py --net acm_unet --blocks 4 --pretrained --prefix deploy/acm_unet --format onnx --check
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
-import argparse
 import os
 import sys
 
@@ -14,11 +13,14 @@ from PIL import Image
 
 from data import normalize
 from data.files import read_image
-from model import CheckpointError, export_model
-from model.export import exported_files
-from model.onnx_export import (CHECK_TOLERANCE, ONNX_OPSET, OnnxExportError, check_onnx,
+from model import ParameterFileError
+from deployment.export import export_model, exported_files
+from deployment.onnx_export import (CHECK_TOLERANCE, ONNX_OPSET, OnnxExportError, check_onnx,
                                export_onnx, onnx_path, require_onnx)
-from utils.loading import add_model_arguments, load_network
+from cli.loading import load_network
+from cli.options import (CommandParser, add_model_options, add_weights_options, side,
+                         weights_path)
+from cli.outputs import OutputError, export_prefix
 
 
 def check_batches(size, image_files=()):
@@ -40,20 +42,21 @@ def check_batches(size, image_files=()):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_model_arguments(parser)
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
+    add_model_options(parser)
+    add_weights_options(parser)
     parser.add_argument('--prefix', required=True, help='output prefix, e.g. deploy/acm_unet')
     parser.add_argument('--format', choices=('mxnet', 'onnx'), default='mxnet',
                         help='mxnet: <prefix>-symbol.json and <prefix>-0000.params; onnx: '
                              '<prefix>.onnx (opset %d, dynamic batch and size; needs '
                              "pip install -e '.[onnx]')" % ONNX_OPSET)
     parser.add_argument('--force', action='store_true', help='overwrite existing output files')
-    parser.add_argument('--input-size', type=int, nargs=2, default=[512, 512],
-                        metavar=('H', 'W'), help='size of the one forward pass before export')
+    side(parser, '--input-size', nargs=2, default=[512, 512], metavar=('H', 'W'),
+         help='size of the one forward pass before export')
     parser.add_argument('--fold-bn', action='store_true',
                         help='fold batch norm into the convolutions (inference-only graph)')
     parser.add_argument('--rewrite', action='store_true',
-                        help="apply model/rewrites.py's inference rewrites: less work, the same "
+                        help="apply deployment/rewrites.py's inference rewrites: less work, the same "
                              'logits up to float rounding (inference-only graph)')
     parser.add_argument('--check', action='store_true',
                         help='(onnx) run the file with onnx.reference at batch 1 and 2 and print '
@@ -61,9 +64,9 @@ def main(argv=None):
                              "the logits' scale" % CHECK_TOLERANCE)
     parser.add_argument('--check-image', action='append', default=[], metavar='IMAGE',
                         help='image(s) --check runs on (default: seeded noise)')
-    parser.add_argument('--check-size', type=int, nargs=2, default=[64, 64], metavar=('H', 'W'),
-                        help='input size of --check (batch 2 runs one pixel larger each way)')
-    args = parser.parse_args(argv)
+    side(parser, '--check-size', nargs=2, default=[64, 64], metavar=('H', 'W'),
+         help='input size of --check (batch 2 runs one pixel larger each way)')
+    args, given = parser.parse(argv), parser.given(argv)
     if args.check and args.format != 'onnx':
         parser.error('--check needs --format onnx')
     onnx = args.format == 'onnx'
@@ -71,17 +74,20 @@ def main(argv=None):
     existing = [path for path in outputs if os.path.exists(path)]
     input_shape = (1, 3) + tuple(args.input_size)
     try:
+        weights_path(args)
+        export_prefix(args.prefix)
         if existing and not args.force:
             raise FileExistsError('%s exists; pass --force to overwrite' % ' and '.join(existing))
         if onnx:
             require_onnx()
-        net = load_network(args, None)
+        net = load_network(args, None, given=given)
         batches = check_batches(args.check_size, args.check_image) if args.check else None
         if onnx:
             export_onnx(net, outputs[0], input_shape, fold_bn=args.fold_bn, rewrite=args.rewrite)
         else:
             export_model(net, args.prefix, input_shape, fold_bn=args.fold_bn, rewrite=args.rewrite)
-    except (CheckpointError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (ParameterFileError, FileNotFoundError, FileExistsError, OutputError,
+            ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     print('wrote %s' % ' and '.join(outputs))

@@ -10,7 +10,6 @@ extension; inputs that share one (a/img.png and b/img.png, img.png and img.jpg) 
 -3... in input order, and the command says so. Existing outputs are kept unless --force.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
-import argparse
 import os
 import sys
 from collections import Counter
@@ -22,10 +21,13 @@ from tqdm import tqdm
 
 from data import normalize
 from data.files import read_image, safe_join
-from model import CheckpointError
-from utils.context import parse_contexts
-from utils.evaluation import resize_logits
-from utils.loading import add_model_arguments, load_network
+from cli.devices import parse_contexts
+from cli.loading import load_network
+from cli.options import (CommandParser, add_device_options, add_model_options,
+                         add_weights_options, side, weights_path)
+from cli.outputs import OutputError, check_output_folder, output_folder
+from engine.evaluation import resize_logits
+from model import ParameterFileError
 from utils.visualize import overlay
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -98,25 +100,29 @@ def predict_image(net, image, base_size, ctx):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_model_arguments(parser)
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
+    add_model_options(parser)
+    add_weights_options(parser)
     parser.add_argument('inputs', nargs='+', help='image files or folders of images')
     parser.add_argument('--out', default=os.path.join('runs', 'predict'))
-    parser.add_argument('--base-size', type=int, default=512)
-    parser.add_argument('--gpus', default='')
+    side(parser, '--base-size', default=512)
+    add_device_options(parser)
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
-    args = parser.parse_args(argv)
+    args, given = parser.parse(argv), parser.given(argv)
     try:
+        weights_path(args)
+        check_output_folder(args.out)
         plan, notes = plan_outputs(collect_images(args.inputs), args.out, args.force)
         ctx = parse_contexts(args.gpus)[0]
-        net = load_network(args, [ctx])
-    except (CheckpointError, FileNotFoundError, FileExistsError, ValueError) as err:
+        net = load_network(args, [ctx], given=given)
+        output_folder(args.out)
+    except (ParameterFileError, FileNotFoundError, FileExistsError, OutputError,
+            ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     for note in notes:
         print(note)
     net.hybridize(static_alloc=True, static_shape=True)
-    os.makedirs(args.out, exist_ok=True)
     for path, mask_path, overlay_path in tqdm(plan, desc='predict', unit='image'):
         try:
             image = read_image(path)

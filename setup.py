@@ -17,8 +17,8 @@ setup(
     description='Asymmetric Contextual Modulation (ACM, WACV 2021) for single-frame infrared '
                 'small target detection on SIRST, in MXNet/Gluon',
     python_requires='>=3.8',
-    packages=find_packages(include=['model', 'data', 'metric', 'utils']),
-    py_modules=['train', 'evaluate', 'predict', 'export'],
+    packages=find_packages(include=['model', 'data', 'metric', 'deployment', 'engine', 'cli', 'utils']),
+    py_modules=['train', 'evaluate', 'predict', 'export', 'benchmark'],
     install_requires=[
         MXNET,
         'numpy<1.24',  # MXNet 1.9.1 uses np.bool, removed in numpy 1.24

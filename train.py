@@ -7,126 +7,140 @@
 Defaults: Soft-IoU loss, Nesterov accelerated gradient (lr 0.05, momentum 0.9, wd 1e-4)
 through gluon.Trainer with a poly(0.9) schedule, batch 8, 300 epochs, base 512 / crop 480,
 He initialisation, the output bias at a target prior of 0.001 and the gradient not divided
-by the batch size (`--recipe paper` is the paper's recipe exactly; see utils/recipes.py);
+by the batch size (`--recipe paper` is the paper's recipe exactly; see engine/recipes.py);
 train on `train`, select the best epoch on `val`, report it on `test`.
 `--paper-protocol` trains on `trainval` and selects on `test`, as the paper did.
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
-import argparse
 import contextlib
+import glob
 import os
 import sys
 import time
 import traceback
 
+from cli.devices import check_cpu_devices, parse_contexts
+from cli.options import (KVSTORES, CommandParser, add_data_options, add_device_options,
+                         add_model_options, check_options, count, option, side)
 from data import DatasetError, SIRSTSegmentation
-from model import CheckpointError, list_models
-from utils.context import check_cpu_devices, parse_contexts
-from utils.distributed import ClusterWorker, DistributedError, is_distributed
-from utils.checkpointing import load_checkpoint_state
-from utils.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
-from utils.rundir import RunDirectoryError, run_directory_lock
-from utils.training import TrainingDiverged, load_arguments, save_arguments, train
+from engine.checkpoint import load_checkpoint_state
+from engine.config import ARGS_FILE, RUNTIME_FIELDS, TrainConfig
+from engine.distributed import ClusterWorker, DistributedError, is_distributed
+from engine.errors import RunStateError, RunStateUnreadable, TrainingDiverged
+from engine.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
+from engine.rundir import RunDirectoryError, run_directory_lock
+from engine.trainer import train
+from engine.workers import LocalWorker
+from model import ParameterFileError
+from utils.atomic import DiskFullError
 
-# Options a resumed run takes from its new command line when given there; everything else
-# (the workers too, unless given: they change the augmentation's random streams) comes
-# from the run's args.json.
-RUNTIME_OPTIONS = ('gpus', 'cpus', 'workers', 'no_progress', 'data_root', 'dist_timeout',
-                   'dist_param_dir')
+#: options of a resume that say how this process continues the run, not what it trains
+RESUME_OPTIONS = ('resume', 'trust_states', 'stop_after', 'epochs') + RUNTIME_FIELDS
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
     add = parser.add_argument
-    add('--net', default='acm_unet', help='one of: %s' % ', '.join(list_models()))
-    add('--blocks', type=int, default=4, help='residual blocks per stage (b)')
-    add('--channel-times', type=float, default=1, help='width multiplier')
-    add('--stem', default='paper', choices=['paper', 'regular'])
-    add('--data-root', default=None, help='SIRST folder (default $SIRST_ROOT)')
-    add('--split-set', default='idx_320', choices=SIRSTSegmentation.SPLIT_SETS)
-    add('--train-split', default=None, choices=SIRSTSegmentation.SPLITS,
+    add_model_options(parser)
+    add_data_options(parser)
+    splits = SIRSTSegmentation.SPLITS
+    add('--train-split', default=None, choices=splits,
         help='default train (trainval with --paper-protocol)')
-    add('--val-split', default=None, choices=SIRSTSegmentation.SPLITS,
+    add('--val-split', default=None, choices=splits,
         help='split that selects the best epoch; default val (test with --paper-protocol)')
-    add('--test-split', default='test', choices=SIRSTSegmentation.SPLITS)
+    add('--test-split', default='test', choices=splits)
     add('--paper-protocol', action='store_true',
         help='train on trainval and select on test, as the paper did')
-    add('--base-size', type=int, default=512)
-    add('--crop-size', type=int, default=480)
-    add('--batch-size', type=int, default=8)
-    add('--test-batch-size', type=int, default=8)
-    add('--epochs', type=int, default=300)
-    add('--val-every', type=int, default=1, help='score the selection split every N epochs')
+    side(parser, '--base-size', default=512)
+    side(parser, '--crop-size', default=480)
+    count(parser, '--batch-size', default=8)
+    count(parser, '--test-batch-size', default=8)
+    count(parser, '--epochs', default=300)
+    count(parser, '--val-every', default=1, help='score the selection split every N epochs')
     add('--recipe', default='default', choices=list(RECIPES),
         help='; '.join('%s: %s' % (name, r.description) for name, r in RECIPES.items()) +
         ' (the five options below override it)')
     add('--optimizer', default=None, choices=['nag', 'sgd', 'adagrad'],
         help="nag (paper), sgd with momentum, or adagrad (the toolkit's default, constant lr)")
-    add('--lr', type=float, default=None)
-    add('--output-prior', type=float, default=None,
-        help='start every pixel at this target probability through the last bias (0: bias 0)')
+    option(parser, '--lr', type=float, default=None, above=0)
+    option(parser, '--output-prior', type=float, default=None, at_least=0, below=1,
+           help='start every pixel at this target probability through the last bias (0: bias 0)')
     add('--grad-normalization', default=None, choices=['batch', 'none'],
         help='batch: divide the gradient of the batch-level loss by the batch size')
-    add('--bn-batches', type=int, default=None,
-        help='recompute batch-norm statistics from this many training batches before each '
-             'validation (0: score with the running averages, as the original toolkit)')
-    add('--momentum', type=float, default=MOMENTUM)
-    add('--weight-decay', type=float, default=WEIGHT_DECAY)
-    add('--warmup-epochs', type=int, default=0)
-    add('--workers', type=int, default=2, help='data loading processes')
-    add('--gpus', default='', help="e.g. '0' or '0,1'; empty for the CPU")
-    add('--cpus', type=int, default=0,
-        help='train data-parallel on this many CPU contexts (the --gpus 0,1 code path)')
+    count(parser, '--bn-batches', default=None, at_least=0,
+          help='recompute batch-norm statistics from this many training batches before each '
+               'validation (0: score with the running averages, as the original toolkit)')
+    option(parser, '--momentum', type=float, default=MOMENTUM, at_least=0, below=1)
+    option(parser, '--weight-decay', type=float, default=WEIGHT_DECAY, at_least=0)
+    count(parser, '--warmup-epochs', default=0, at_least=0)
+    count(parser, '--workers', default=2, at_least=0, help='data loading processes')
+    add_device_options(parser, cpus=True)
     add('--syncbn', action='store_true', help='batch norm across the devices')
-    add('--kvstore', default='device',
+    add('--kvstore', default='device', choices=KVSTORES,
         help='device or local on one machine; dist_sync, dist_device_sync or dist_async as '
              'one worker of a multi-machine job (see tools/launch_local.py)')
-    add('--dist-timeout', type=float, default=300,
-        help='distributed runs: a worker that waits this many seconds for its peers (or the '
-             'scheduler) stops with an error; allow for worker 0\'s validation and saving')
+    option(parser, '--dist-timeout', type=float, default=300, above=0,
+           help='distributed runs: a worker that waits this many seconds for its peers (or '
+                'the scheduler) stops with an error; allow for worker 0\'s validation and saving')
     add('--dist-param-dir', default=None,
         help='distributed runs: every worker saves its parameters at its start and end here '
              '(worker<rank>-epoch<N>.params), to check that the workers agree')
-    add('--seed', type=int, default=0)
+    count(parser, '--seed', default=0, at_least=0)
     add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
     add('--resume', default=None,
-        help='a run directory (or its last.json) to continue; with --epochs, to a new end')
+        help='a run directory (or its last.json) to continue; with --epochs, to a new end. '
+             'The run keeps the network, data and recipe it was started with.')
     add('--trust-states', action='store_true',
         help='with --resume of a run from before the safe states format: read its optimizer '
              'states, a Python pickle that runs any code it holds; only for runs you trust')
-    add('--stop-after', type=int, default=None,
-        help='stop after this epoch (continue later with --resume)')
+    count(parser, '--stop-after', default=None,
+          help='stop after this epoch (continue later with --resume)')
     add('--no-progress', action='store_true', help='no progress bars')
     return parser
 
 
+def _resumed(parser, args, given):
+    """The saved arguments of the run ``--resume`` names, with what this command line may
+    change (where and how it runs, the end epoch); any other option given that differs from
+    the run's is refused rather than silently ignored."""
+    run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
+    if not os.path.isfile(os.path.join(run_dir, ARGS_FILE)):
+        parser.error('--resume %s: no %s there; pass a directory made by train.py'
+                     % (args.resume, ARGS_FILE))
+    try:
+        saved = TrainConfig.load_saved(run_dir)
+    except RunStateUnreadable as err:
+        parser.error('%s; the run cannot be continued without it (start a new run, or restore '
+                     'the file from a copy)' % err)
+    conflicts = ['--%s %s (the run has %s)' % (key.replace('_', '-'), getattr(args, key),
+                                               saved.get(key))
+                 for key in sorted(given) if key not in RESUME_OPTIONS and key in saved
+                 and getattr(args, key) != saved[key]]
+    if conflicts:
+        parser.error('--resume continues %s as it was started; %s: drop %s, or start a new '
+                     'run with --save-dir' % (run_dir, ', '.join(conflicts),
+                                              'it' if len(conflicts) == 1 else 'them'))
+    for key in RUNTIME_FIELDS:  # given again on the command line: the new value wins
+        if key in given or key not in saved:
+            saved[key] = getattr(args, key)
+    if 'epochs' in given and args.epochs != saved['epochs']:  # shorten or extend the run
+        if saved['optimizer'] != 'adagrad':
+            print('note: the learning-rate schedule restored from the checkpoint still '
+                  'ends at epoch %d' % saved['epochs'], file=sys.stderr)
+        saved['schedule_epochs'] = saved.get('schedule_epochs') or saved['epochs']
+        saved['epochs'] = args.epochs
+    # never inherited: an earlier --stop-after, the trust given to an earlier resume
+    return dict(saved, resume=args.resume, save_dir=run_dir, stop_after=args.stop_after,
+                trust_states=args.trust_states)
+
+
 def resolve_arguments(argv=None):
-    """Parse, apply protocol defaults, merge a resumed run's arguments, validate."""
+    """Parse, apply protocol and recipe defaults, merge a resumed run's arguments and
+    validate every option once; returns ``(parser, TrainConfig)``."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, given = parser.parse_args(argv), parser.given(argv)
     if args.resume:
-        run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume)
-        if not os.path.isfile(os.path.join(run_dir, 'args.json')):
-            parser.error('--resume %s: no args.json there; pass a directory made by train.py'
-                         % args.resume)
-        saved = load_arguments(run_dir)
-        for key in RUNTIME_OPTIONS:  # given again on the command line: the new value wins
-            if getattr(args, key) != parser.get_default(key) or key not in saved:
-                saved[key] = getattr(args, key)
-        saved['stop_after'] = args.stop_after  # an earlier --stop-after is not inherited
-        if args.epochs != parser.get_default('epochs'):  # shorten or extend the run
-            if args.epochs != saved['epochs'] and saved['optimizer'] != 'adagrad':
-                print('note: the learning-rate schedule restored from the checkpoint still '
-                      'ends at epoch %d' % saved['epochs'], file=sys.stderr)
-            saved['schedule_epochs'] = saved['epochs']  # the schedule the states belong to
-            saved['epochs'] = args.epochs
-        # runs from before recipes had these: bias 0, gradient divided by the batch size
-        saved.setdefault('recipe', 'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
-        saved.setdefault('output_prior', 0.0)
-        saved.setdefault('grad_normalization', 'batch')
-        saved.setdefault('bn_batches', 0)
-        args = argparse.Namespace(**dict(saved, resume=args.resume, save_dir=run_dir,
-                                         trust_states=args.trust_states))  # never inherited
+        values = _resumed(parser, args, given)
     else:
         if args.trust_states:
             parser.error('--trust-states goes with --resume (it lets a run\'s old optimizer '
@@ -135,94 +149,108 @@ def resolve_arguments(argv=None):
         args.val_split = args.val_split or ('test' if args.paper_protocol else 'val')
         args.save_dir = args.save_dir or os.path.join(
             'runs', 'train', '%s_b%d-%s' % (args.net, args.blocks, time.strftime('%Y%m%d-%H%M%S')))
-        apply_recipe(args)
+        values = vars(apply_recipe(args))
+    config = TrainConfig.from_dict(values)
     problems = []
-    if args.net not in list_models():
-        problems.append('--net %s is unknown; valid: %s' % (args.net, ', '.join(list_models())))
-    if args.crop_size > args.base_size:
+    if config.crop_size > config.base_size:
         problems.append('--crop-size %d is larger than --base-size %d allows'
-                        % (args.crop_size, args.base_size))
-    for name in ('epochs', 'batch_size', 'test_batch_size', 'base_size', 'crop_size',
-                 'val_every'):
-        if getattr(args, name) < 1:
-            problems.append('--%s must be at least 1' % name.replace('_', '-'))
-    if args.lr <= 0:
-        problems.append('--lr must be positive')
-    if not 0 <= args.output_prior < 1:
-        problems.append('--output-prior must be in [0, 1)')
-    if args.cpus < 0:
-        problems.append('--cpus must not be negative')
-    if args.bn_batches < 0:
-        problems.append('--bn-batches must not be negative')
-    if args.dist_timeout <= 0:
-        problems.append('--dist-timeout must be positive')
-    if not 0 <= args.warmup_epochs < args.epochs:
-        problems.append('--warmup-epochs must be in [0, --epochs)')
+                        % (config.crop_size, config.base_size))
+    if config.warmup_epochs >= config.epochs:
+        problems.append('--warmup-epochs %d: must be below --epochs (%d)'
+                        % (config.warmup_epochs, config.epochs))
+    problems = check_options(parser, config) + problems
     if problems:
         parser.error('; '.join(problems))
-    return parser, args
+    return parser, config
 
 
 def main(argv=None):
-    parser, args = resolve_arguments(argv)
+    parser, config = resolve_arguments(argv)
     try:
-        ctx = parse_contexts(args.gpus, cpus=args.cpus)
-        check_cpu_devices(ctx, args.syncbn)
+        ctx = parse_contexts(config.gpus, cpus=config.cpus)
+        check_cpu_devices(ctx, config.syncbn)
     except ValueError as err:
         parser.error(str(err))
-    if args.batch_size < len(ctx):
+    if config.batch_size < len(ctx):
         parser.error('--batch-size %d is smaller than the %d devices it is split across'
-                     % (args.batch_size, len(ctx)))
-    args.resuming = bool(args.resume)
-    dist = None
-    if is_distributed(args.kvstore):
-        try:
-            dist = ClusterWorker.connect(args.kvstore, args.dist_timeout)
-        except DistributedError as err:
-            parser.error(str(err))
-        # any failure ends the worker at once; success waits for the others first
-        return dist.finish(_train(args, ctx, dist))
-    return _train(args, ctx)
+                     % (config.batch_size, len(ctx)))
+    if not is_distributed(config.kvstore):
+        return _train(config, ctx, LocalWorker(config.kvstore))
+    try:
+        worker = ClusterWorker.connect(config.kvstore, config.dist_timeout,
+                                       config.dist_param_dir)
+    except DistributedError as err:
+        parser.error(str(err))
+    # any failure ends the worker at once; success waits for the others first
+    return worker.finish(_train(config, ctx, worker))
 
 
-def _start(args):
-    """A new run in ``args.save_dir`` (locked by us): refuse a directory that holds a run."""
-    previous = load_checkpoint_state(args.save_dir, missing_ok=True)
+def _start(config):
+    """A new run in ``config.save_dir`` (locked by us): refuse a directory that holds a run."""
+    previous = load_checkpoint_state(config.save_dir, missing_ok=True)
     if previous:
         raise RunDirectoryError('%s already holds a run (checkpoint of epoch %s); continue it '
                                'with --resume %s, or choose another --save-dir'
-                               % (args.save_dir, previous.get('epoch'), args.save_dir))
-    save_arguments(args)
+                               % (config.save_dir, previous.get('epoch'), config.save_dir))
+    config.save(config.save_dir)
 
 
-def _train(args, ctx, dist=None):
-    chief = dist is None or dist.rank == 0  # the other workers of a distributed run write nothing
+def _intact_checkpoint(run_dir):
+    """Where a failed run stands, for its error message."""
     try:
-        if chief:
-            os.makedirs(args.save_dir, exist_ok=True)
-        with run_directory_lock(args.save_dir) if chief else contextlib.nullcontext():
-            if chief and not args.resuming:
-                _start(args)
-            train(args, ctx, dist=dist)
+        state = load_checkpoint_state(run_dir, missing_ok=True)
+    except RunStateUnreadable:
+        state = None
+    if not state:
+        return 'no checkpoint had been written yet'
+    return ('the last checkpoint (epoch %d) is intact: continue with --resume %s'
+            % (state['epoch'], run_dir))
+
+
+def _recovery(run_dir):
+    """How to get on after a run directory's state turned out unreadable."""
+    params = sorted(glob.glob(os.path.join(run_dir, 'epoch-*.params')))
+    kept = ', '.join(os.path.basename(p) for p in params[-1:] +
+                     glob.glob(os.path.join(run_dir, 'best_IoU.params')))
+    return ('the run cannot be continued from it as it is; %s, or start a new run'
+            % ('its parameters (%s) are intact and load with evaluate.py --weights' % kept
+               if kept else 'restore the file from a copy'))
+
+
+def _train(config, ctx, worker):
+    try:
+        if worker.chief:  # the other workers of a distributed run write nothing
+            os.makedirs(config.save_dir, exist_ok=True)
+        with run_directory_lock(config.save_dir) if worker.chief else contextlib.nullcontext():
+            if worker.chief and not config.resuming:
+                _start(config)
+            train(config, ctx, worker=worker)
     except TrainingDiverged as err:
         print('error: %s' % err, file=sys.stderr)
         return 3
-    except (DatasetError, CheckpointError, DistributedError, FileNotFoundError,
-            RunDirectoryError) as err:
+    except RunStateUnreadable as err:
+        print('error: %s; %s' % (err, _recovery(config.save_dir)), file=sys.stderr)
+        return 2
+    except DiskFullError as err:
+        print('error: %s; %s' % (err.strerror, _intact_checkpoint(config.save_dir)),
+              file=sys.stderr)
+        return 2
+    except (DatasetError, ParameterFileError, RunStateError, DistributedError,
+            FileNotFoundError, RunDirectoryError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         # checkpoints are written atomically at epoch ends: the last one is complete
-        if load_checkpoint_state(args.save_dir, missing_ok=True):
+        if load_checkpoint_state(config.save_dir, missing_ok=True):
             print('\ninterrupted; the last finished epoch is saved in %s. Continue with:\n'
-                  '  python train.py --resume %s' % (args.save_dir, args.save_dir),
+                  '  python train.py --resume %s' % (config.save_dir, config.save_dir),
                   file=sys.stderr)
         else:
             print('\ninterrupted before the first epoch ended; nothing to resume',
                   file=sys.stderr)
         return 130
     except Exception:  # pylint: disable=broad-except
-        if dist is None:
+        if not worker.in_job:
             raise
         traceback.print_exc()  # the worker must still end rather than wait for its peers
         return 1

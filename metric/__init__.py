@@ -2,3 +2,4 @@
 from .detection import PdFaMetric
 from .roc import ROCMetric
 from .segmentation import IoUMetric, NIoUMetric
+from .suite import METRIC_KEYS, MetricSuite, format_scores

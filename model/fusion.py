@@ -98,33 +98,39 @@ def _concat(fuse, F, xh, xl):
     return F.concat(xh, xl, dim=1)
 
 
-FusionMode = namedtuple('FusionMode', ['branches', 'combine', 'description'])
+FusionMode = namedtuple('FusionMode', ['branches', 'combine'])
 
-#: mode name -> (attention branches as (child name, factory), combine rule, description)
+#: mode name -> (attention branches as (child name, factory), combine rule)
 FUSION_MODES = {
+    # ACM: global top-down + point-wise bottom-up modulation
     'AsymBi': FusionMode(
         (('topdown', _channel_attention(global_pool=True)),
          ('bottomup', _channel_attention(global_pool=False))),
-        _bidirectional, 'ACM: global top-down + point-wise bottom-up modulation'),
+        _bidirectional),
+    # point-wise attention in both directions
     'BiLocal': FusionMode(
         (('topdown', _channel_attention(global_pool=False)),
          ('bottomup', _channel_attention(global_pool=False))),
-        _bidirectional, 'point-wise attention in both directions'),
+        _bidirectional),
+    # global attention in both directions
     'BiGlobal': FusionMode(
         (('topdown', _channel_attention(global_pool=True)),
          ('bottomup', _channel_attention(global_pool=True))),
-        _bidirectional, 'global attention in both directions'),
+        _bidirectional),
+    # GAU: global top-down attention only
     'TopDownGlobal': FusionMode(
         (('global_att', _channel_attention(True, bottleneck=False, sigmoid=False)),),
-        _topdown, 'GAU: global top-down attention only'),
+        _topdown),
+    # point-wise top-down attention only
     'TopDownLocal': FusionMode(
         (('global_att', _channel_attention(False, bottleneck=False, sigmoid=False)),),
-        _topdown, 'point-wise top-down attention only'),
+        _topdown),
+    # selective-kernel soft selection between the two inputs
     'SK': FusionMode(
         (('attention', _channel_attention(True, out_channels_factor=2, sigmoid=False)),),
-        _selective_kernel, 'selective-kernel soft selection between the two inputs'),
-    'DirectAdd': FusionMode((), _direct_add, 'element-wise sum (plain FPN)'),
-    'Concat': FusionMode((), _concat, 'channel concatenation (plain U-Net)'),
+        _selective_kernel),
+    'DirectAdd': FusionMode((), _direct_add),  # element-wise sum (plain FPN)
+    'Concat': FusionMode((), _concat),  # channel concatenation (plain U-Net)
 }
 
 

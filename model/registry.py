@@ -5,7 +5,7 @@ host (``fpn`` adds, ``unet`` concatenates, as the plain networks of paper Table 
 """
 import mxnet as mx
 
-from .checkpoint import load_checkpoint
+from .parameters import load_parameters
 from .hosts import ACMFPN, ACMUNet
 from .store import RELEASED, get_released_file
 
@@ -71,5 +71,5 @@ def get_model(name, blocks=4, channel_times=1, stem='paper', pretrained=False, r
                              'stem=%r; released: %s' % (name, blocks, channel_times, stem,
                                                         ', '.join(r.store_name for r in
                                                                   RELEASED.values())))
-        load_checkpoint(net, get_released_file(RELEASED[key], root), ctx=ctx or mx.cpu())
+        load_parameters(net, get_released_file(RELEASED[key], root), ctx=ctx or mx.cpu())
     return net

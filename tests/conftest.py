@@ -18,9 +18,12 @@ RELEASED_NAME = '0.7442-ResUNet_AsymBi_DENTIST_Puma1_GPU_0-IoU-288-best.params'
 
 
 def _required_dir(env, default, what):
+    """The folder of ``what``; without it the tests that need it fail (never skip: CI must
+    not pass with them left out), with one line that says where to put it."""
     path = os.environ.get(env) or default
     if not os.path.isdir(path):
-        raise RuntimeError('%s not found at %s; set %s' % (what, path, env))
+        pytest.fail('%s not found at %s: set %s to its folder (the tests need the real data, '
+                    'and fail rather than skip without it)' % (what, path, env), pytrace=False)
     return path
 
 

@@ -16,10 +16,10 @@ from mxnet import autograd, gluon  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
 from model import get_model  # noqa: E402
-from utils.checkpointing import initialise_trainer  # noqa: E402
-from utils.loss import SoftIoULoss  # noqa: E402
-from utils.batchnorm_stats import track_input_statistics  # noqa: E402
-from utils.training import train_step  # noqa: E402
+from engine.checkpoint import initialise_trainer  # noqa: E402
+from engine.batchnorm_stats import track_input_statistics  # noqa: E402
+from engine.loss import SoftIoULoss  # noqa: E402
+from engine.step import train_step  # noqa: E402
 
 BATCH, HALF, SIZE = 8, 4, 64
 TWO = [mx.cpu(0), mx.cpu(1)]

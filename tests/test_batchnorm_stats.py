@@ -8,7 +8,7 @@ from mxnet import autograd
 
 from data import SIRSTSegmentation
 from model import get_model
-from utils.batchnorm_stats import (batchnorm_layers, recompute_batchnorm_statistics,
+from engine.batchnorm_stats import (batchnorm_layers, recompute_batchnorm_statistics,
                                    statistics_images)
 
 
@@ -80,8 +80,8 @@ def test_a_training_step_keeps_the_input_layers_statistics(images):
     # MXNet 1.9.1 on the CPU updates running statistics in the backward pass, which autograd
     # skips for the input layer (no scale, no shift, an input without gradient): its
     # statistics stayed at 0 / 1 for whole runs before train_step marked the input
-    from utils.loss import SoftIoULoss
-    from utils.training import train_step
+    from engine.loss import SoftIoULoss
+    from engine.step import train_step
     net = get_model('acm_unet', blocks=1)
     net.initialize(mx.init.MSRAPrelu())
     net.hybridize(static_alloc=True, static_shape=True)

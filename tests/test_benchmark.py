@@ -3,11 +3,13 @@ import json
 
 import mxnet as mx
 import numpy as np
+import pytest
 
 import benchmark
-from utils.benchmark import network_factory, timed_rounds
+from engine.benchmark import network_factory, timed_rounds
 
 
+@pytest.mark.integration
 def test_benchmark_reports_every_form_and_the_whole_pipeline(sirst_root, checkpoint_dir,
                                                             tmp_path, capsys):
     out = tmp_path / 'bench.json'

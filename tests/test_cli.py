@@ -12,6 +12,7 @@ import predict
 from model.summary import main as summary_main
 
 
+@pytest.mark.integration
 def test_evaluate_reproduces_released_figures_on_idx_320(sirst_root, released_params,
                                                          tmp_path):
     out = str(tmp_path / 'eval')
@@ -29,6 +30,7 @@ def test_evaluate_reproduces_released_figures_on_idx_320(sirst_root, released_pa
     assert Image.open(os.path.join(out, 'roc.png')).size[0] > 100
 
 
+@pytest.mark.integration
 def test_evaluate_exported_pair_and_images(small_sirst, checkpoint_dir, tmp_path, capsys):
     common = ['--data-root', small_sirst, '--no-progress', '--test-batch-size', '2',
               '--workers', '0']
@@ -53,12 +55,13 @@ def test_evaluate_exported_pair_and_images(small_sirst, checkpoint_dir, tmp_path
 
 def test_evaluate_without_weights_or_with_a_bad_split_fails_clearly(small_sirst, capsys):
     assert evaluate.main(['--data-root', small_sirst, '--no-progress']) == 2
-    assert '--resume' in capsys.readouterr().err
+    assert '--weights' in capsys.readouterr().err
     os.remove(os.path.join(small_sirst, 'masks', 'Misc_1_pixels0.png'))
     assert evaluate.main(['--data-root', small_sirst, '--pretrained']) == 2
     assert 'Misc_1 (no mask)' in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_predict_writes_masks_at_input_size(sirst_root, checkpoint_dir, tmp_path):
     inputs = tmp_path / 'inputs'
     inputs.mkdir()
@@ -109,3 +112,17 @@ def test_compare_runs_plots_best_iou_against_wall_time(tmp_path, capsys):
     assert Image.open(plot).size[0] > 100
     assert compare.main([str(tmp_path), '--out', plot]) == 2  # not a run directory
     assert 'history.jsonl' in capsys.readouterr().err
+
+
+def test_compare_runs_takes_runs_scored_every_few_epochs(tmp_path, capsys):
+    # train.py --val-every 2 writes records without figures for the epochs it did not score
+    compare, _ = _compare_runs_module()
+    run = tmp_path / 'run'
+    run.mkdir()
+    records = [{'epoch': 1, 'loss': 0.9, 'seconds': 60},
+               {'epoch': 2, 'loss': 0.8, 'seconds': 60, 'IoU': 0.25, 'nIoU': 0.2},
+               {'epoch': 3, 'loss': 0.7, 'seconds': 60}]
+    (run / 'history.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
+    assert compare.best_so_far(str(run)) == [(1.0, 1, 0.0), (2.0, 2, 0.25), (3.0, 3, 0.25)]
+    assert compare.main([str(run), '--out', str(tmp_path / 'wall.png')]) == 0
+    assert 'error' not in capsys.readouterr().err

@@ -17,10 +17,12 @@ import pytest
 
 import train
 from tests.conftest import REPO, copy_small_sirst
-from utils.distributed import EXIT_STALLED, ShardSampler
+from engine.distributed import EXIT_STALLED, ShardSampler
 
 sys.path.insert(0, os.path.join(REPO, 'tools'))
 import launch_local  # noqa: E402
+
+pytestmark = pytest.mark.integration  # whole evaluations, training runs, several processes
 
 TRAIN = os.path.join(REPO, 'train.py')
 LAUNCH = os.path.join(REPO, 'tools', 'launch_local.py')

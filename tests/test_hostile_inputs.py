@@ -24,8 +24,8 @@ from data import DatasetError, SIRSTSegmentation
 from data.files import UnsafePathError, decode_image, read_image, safe_join
 from tests.conftest import REPO
 from tests.test_train import TINY, _history, _params
-from utils.checkpointing import load_trainer_states, save_trainer_states
-from utils.rundir import run_directory_lock
+from engine.checkpoint import load_trainer_states, save_trainer_states
+from engine.rundir import run_directory_lock
 
 
 def _png(image, fmt='PNG'):
@@ -66,6 +66,7 @@ def test_every_mode_decodes_to_the_intensities_it_means():
     np.testing.assert_array_equal(np.asarray(bilevel), np.where(ramp > 100, 255, 0))
 
 
+@pytest.mark.integration
 def test_a_16_bit_dataset_gives_the_tensors_and_scores_of_its_8_bit_original(
         small_sirst, checkpoint_dir, tmp_path):
     eight, sixteen = str(tmp_path / 'eight'), str(tmp_path / 'sixteen')
@@ -252,6 +253,7 @@ class _Payload(object):
         return (open, (self.marker, 'w'))
 
 
+@pytest.mark.integration
 def test_a_crafted_pickle_in_place_of_old_states_does_not_run(small_sirst, tmp_path, capsys):
     run = str(tmp_path / 'run')
     state = _stopped_run(small_sirst, run)
@@ -278,12 +280,12 @@ def test_a_crafted_pickle_in_place_of_old_states_does_not_run(small_sirst, tmp_p
 def _as_legacy_run(run):
     """Rewrite a run's checkpoint as the older toolkit wrote it: Trainer.save_states."""
     from model import get_model
-    from utils.training import _optimizer
-    _, args = train.resolve_arguments(['--resume', run])
+    from engine.trainer import optimizer_for
+    _, config = train.resolve_arguments(['--resume', run])
     state = json.load(open(os.path.join(run, 'last.json')))
-    net = get_model(args.net, blocks=args.blocks)
+    net = get_model(config.net, blocks=config.blocks)
     net.load_parameters(os.path.join(run, state['params']))
-    trainer = gluon.Trainer(net.collect_params(), *_optimizer(args, 1))
+    trainer = gluon.Trainer(net.collect_params(), *optimizer_for(config, 1))
     load_trainer_states(trainer, net, os.path.join(run, state['states']))
     legacy = state['states'][:-len('.nd')]
     trainer.save_states(os.path.join(run, legacy))
@@ -293,6 +295,7 @@ def _as_legacy_run(run):
         json.dump(dict(state, states=legacy), handle)
 
 
+@pytest.mark.integration
 def test_an_old_run_resumes_exactly_with_trust_states_and_is_converted(small_sirst, tmp_path):
     new, old = str(tmp_path / 'new'), str(tmp_path / 'old')
     _stopped_run(small_sirst, new)
@@ -308,6 +311,7 @@ def test_an_old_run_resumes_exactly_with_trust_states_and_is_converted(small_sir
         'epoch-0003.states.json', 'epoch-0003.states.nd']
 
 
+@pytest.mark.integration
 def test_states_of_another_network_and_names_outside_the_run_are_refused(small_sirst, tmp_path,
                                                                          capsys):
     run, other = str(tmp_path / 'run'), str(tmp_path / 'other')
@@ -332,6 +336,7 @@ def test_states_of_another_network_and_names_outside_the_run_are_refused(small_s
 
 # --- 4. one run per run directory -------------------------------------------------------------
 
+@pytest.mark.integration
 def test_a_second_run_on_a_busy_run_directory_refuses_and_names_the_holder(small_sirst,
                                                                            tmp_path, capsys):
     run = str(tmp_path / 'run')
@@ -362,6 +367,7 @@ def test_a_second_run_on_a_busy_run_directory_refuses_and_names_the_holder(small
     assert [r['epoch'] for r in _history(run)] == list(range(1, state['epoch'] + 2))
 
 
+@pytest.mark.integration
 def test_a_new_run_in_a_directory_holding_a_run_is_refused(small_sirst, tmp_path, capsys):
     run = str(tmp_path / 'run')
     _stopped_run(small_sirst, run)

@@ -10,10 +10,10 @@ import pytest
 from data import SIRSTSegmentation
 from metric import IoUMetric, NIoUMetric
 from model import export_model, get_model, import_model
-from model.folding import fold_batchnorm
-from model.inference import EXACT_FORMS, form_available, prepare, symbol_block, to_symbol
-from model.rewrites import rewrite_for_inference
-from utils.calibration import calibration_images
+from deployment.folding import fold_batchnorm
+from deployment.inference import EXACT_FORMS, form_available, prepare, symbol_block, to_symbol
+from deployment.rewrites import rewrite_for_inference
+from deployment.calibration import calibration_images
 
 
 def _random_network(name):
@@ -129,6 +129,7 @@ def _scores(masks, logits):
     return iou.get()[1], niou.get()[1]
 
 
+@pytest.mark.integration
 def test_onednn_form_of_released_network_predicts_the_same_pixels(released_on_test_images):
     net, images, masks = released_on_test_images
     net.hybridize(static_alloc=True, static_shape=True)
@@ -138,6 +139,7 @@ def test_onednn_form_of_released_network_predicts_the_same_pixels(released_on_te
     assert _scores(masks, fused) == _scores(masks, reference)
 
 
+@pytest.mark.integration
 def test_int8_form_stays_within_its_metric_tolerance(released_on_test_images, sirst_root):
     # INT8 is approximate: on all of idx_320/test at 512 it scored IoU -0.016 and nIoU
     # -0.005 against FP32 (docs/benchmark/). On this 24-image subset at 256, calibrated on

@@ -6,8 +6,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from model import (FUSION_MODES, CheckpointError, export_model, get_model, import_model,
-                   list_models, load_checkpoint)
+from model import (FUSION_MODES, ParameterFileError, export_model, get_model, import_model,
+                   list_models, load_parameters)
 from model.registry import FUSION_NAMES
 from model.summary import summarize
 
@@ -79,6 +79,7 @@ def test_regular_stem_downsamples_four_times_and_restores_size():
     assert net.layer1(net.stem(mx.nd.zeros((1, 3, 96, 128)))).shape[2:] == (24, 32)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('host', ['fpn', 'unet'])
 @pytest.mark.parametrize('mode', sorted(FUSION_MODES))
 def test_hybridized_equals_imperative(host, mode):
@@ -120,8 +121,8 @@ def _truncated_copy(src, dest, fraction=0.5):
 ])
 def test_checkpoint_that_does_not_fit_names_the_problem(released_params, name, blocks, words):
     net = get_model(name, blocks=blocks)
-    with pytest.raises(CheckpointError) as err:
-        load_checkpoint(net, released_params)
+    with pytest.raises(ParameterFileError) as err:
+        load_parameters(net, released_params)
     message = str(err.value)
     assert released_params in message
     for word in words:
@@ -130,8 +131,8 @@ def test_checkpoint_that_does_not_fit_names_the_problem(released_params, name, b
 
 def test_misshaped_checkpoint(released_params):
     net = get_model('acm_unet', blocks=4, channel_times=2)
-    with pytest.raises(CheckpointError) as err:
-        load_checkpoint(net, released_params)
+    with pytest.raises(ParameterFileError) as err:
+        load_parameters(net, released_params)
     assert 'of another shape' in str(err.value) and 'stem.1.weight (model 32x0x3x3' in str(err.value)
 
 
@@ -141,8 +142,8 @@ def test_truncated_and_corrupt_checkpoints(released_params, tmp_path):
     with open(garbage, 'wb') as handle:
         handle.write(os.urandom(4096))
     for path in (truncated, garbage, str(tmp_path / 'absent.params')):
-        with pytest.raises(CheckpointError) as err:
-            load_checkpoint(get_model('acm_unet'), path)
+        with pytest.raises(ParameterFileError) as err:
+            load_parameters(get_model('acm_unet'), path)
         assert path in str(err.value)
 
 

@@ -1,5 +1,5 @@
 """Data parallel training on several contexts, proven on CPU contexts (the code path that
-``--gpus 0,1`` takes): one step of ``utils.training.train_step`` on two contexts against
+``--gpus 0,1`` takes): one step of ``engine.trainer.train_step`` on two contexts against
 one-context references, and a two-context run of train.py that resumes.
 
 The batch-level Soft-IoU is computed per device (as in the original toolkit), so two
@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+
+pytestmark = pytest.mark.integration  # whole evaluations, training runs, several processes
 
 WORKER = os.path.join(REPO, 'tests', 'multidevice_worker.py')
 TIMEOUT = 600  # a SyncBatchNorm deadlock fails the test instead of hanging the session

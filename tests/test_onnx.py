@@ -1,4 +1,4 @@
-"""ONNX export (export.py --format onnx, model/onnx_export.py): the file gives the Gluon
+"""ONNX export (export.py --format onnx, deployment/onnx_export.py): the file gives the Gluon
 network's logits under ONNX's reference evaluator, from one file at two batch sizes and at
 sizes that do not halve evenly, with the weights as initializers only; and the command
 line's refusals."""
@@ -17,7 +17,7 @@ from PIL import Image
 import export
 from data import normalize
 from model import get_model
-from model.onnx_export import (ONNX_OPSET, OnnxExportError, _fast_resize,
+from deployment.onnx_export import (ONNX_OPSET, OnnxExportError, _fast_resize,
                                check_onnx, export_onnx)
 from tests.test_inference_forms import _random_network
 
@@ -34,6 +34,7 @@ def _interface(model):
             for value in list(model.graph.input) + list(model.graph.output)}
 
 
+@pytest.mark.integration
 def test_released_acm_unet_exports_and_matches_gluon_on_sirst(sirst_root, checkpoint_dir,
                                                              tmp_path, capsys):
     prefix = str(tmp_path / 'deploy' / 'acm_unet')
@@ -63,6 +64,7 @@ def test_released_acm_unet_exports_and_matches_gluon_on_sirst(sirst_root, checkp
         assert np.abs(logits - expected).max() < 1e-4
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('options', [{}, {'fold_bn': True, 'rewrite': True}])
 def test_acm_fpn_exports_with_dynamic_resizes_and_matches_gluon(sirst_root, tmp_path, options):
     # export.py refused the FPN's BilinearResize2D(mode='like'); sizes that do not halve
@@ -150,9 +152,10 @@ def test_cli_refuses_existing_files_unknown_networks_and_missing_onnx(checkpoint
     assert export.main(common + ['--format', 'onnx', '--force']) == 0
     assert onnx.load(prefix + '.onnx').graph.output[0].name == 'logits'
 
-    assert export.main(['--net', 'acm_resnet', '--prefix', str(tmp_path / 'x'),
-                        '--format', 'onnx']) == 2
-    assert 'Unknown model' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # refused with the options, before any work
+        export.main(['--net', 'acm_resnet', '--prefix', str(tmp_path / 'x'), '--format', 'onnx'])
+    assert exit_info.value.code == 2
+    assert '--net acm_resnet: unknown network' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         export.main(common + ['--check'])  # --check reads an ONNX file
     assert '--check needs --format onnx' in capsys.readouterr().err

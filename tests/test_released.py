@@ -1,9 +1,12 @@
 """The released ACM-U-Net gives the same logits imperative, hybridized and exported."""
 import mxnet as mx
 import numpy as np
+import pytest
 
 from data import SIRSTSegmentation
 from model import export_model, get_model, import_model
+
+pytestmark = pytest.mark.integration  # whole evaluations, training runs, several processes
 
 
 def test_released_logits_agree_across_execution_forms(sirst_root, checkpoint_dir, tmp_path):

@@ -29,6 +29,7 @@ def _params(path):
     return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
 
 
+@pytest.mark.integration
 def test_short_run_learns_and_exports(small_sirst, tmp_path):
     # six passes over the four images per epoch; scored on the same four images; the
     # toolkit's AdaGrad recipe, whose steps do not depend on the gradient's scale, learns
@@ -62,6 +63,7 @@ def test_short_run_learns_and_exports(small_sirst, tmp_path):
     np.testing.assert_allclose(exported(x).asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.integration
 def test_resumed_run_equals_uninterrupted_run(small_sirst, tmp_path):
     common = TINY + ['--data-root', small_sirst, '--epochs', '3', '--val-every', '3']
     whole, split = str(tmp_path / 'whole'), str(tmp_path / 'split')
@@ -100,6 +102,7 @@ def _interrupt_after_epoch_2(small_sirst, run, sig):
     return process.returncode, errors
 
 
+@pytest.mark.integration
 def test_ctrl_c_says_how_to_resume(small_sirst, tmp_path):
     run = str(tmp_path / 'run')
     status, errors = _interrupt_after_epoch_2(small_sirst, run, signal.SIGINT)
@@ -110,6 +113,7 @@ def test_ctrl_c_says_how_to_resume(small_sirst, tmp_path):
     assert os.path.isfile(os.path.join(run, state['params']))
 
 
+@pytest.mark.integration
 def test_killed_run_resumes_from_last_checkpoint(small_sirst, tmp_path):
     run = str(tmp_path / 'run')
     _interrupt_after_epoch_2(small_sirst, run, signal.SIGKILL)
@@ -123,6 +127,7 @@ def test_killed_run_resumes_from_last_checkpoint(small_sirst, tmp_path):
     assert os.path.isfile(os.path.join(run, 'summary.json'))
 
 
+@pytest.mark.integration
 def test_nan_guard_stops_an_exploding_run(small_sirst, tmp_path, capsys):
     run = str(tmp_path / 'run')
     code = train.main(TINY + ['--data-root', small_sirst, '--save-dir', run, '--epochs', '30',
@@ -135,7 +140,7 @@ def test_nan_guard_stops_an_exploding_run(small_sirst, tmp_path, capsys):
 
 @pytest.mark.parametrize('extra, words', [
     (['--crop-size', '600'], 'larger than --base-size'),
-    (['--batch-size', '0'], '--batch-size must be at least 1'),
+    (['--batch-size', '0'], '--batch-size 0: must be at least 1'),
     (['--warmup-epochs', '5', '--epochs', '5'], '--warmup-epochs'),
 ])
 def test_bad_options_fail_before_any_work(small_sirst, tmp_path, capsys, extra, words):
@@ -152,6 +157,7 @@ def test_unknown_optimizer_is_refused(capsys):
     assert 'nag' in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_table3_script_trains_and_tabulates(small_sirst, tmp_path, capsys):
     sys.path.insert(0, os.path.join(REPO, 'scripts'))
     import table3
@@ -197,6 +203,7 @@ def test_output_prior_sets_the_starting_probability(sirst_root):
         net.set_output_prior(1.0)
 
 
+@pytest.mark.integration
 def test_resume_of_a_run_from_before_recipes_keeps_its_recipe(small_sirst, tmp_path):
     run = str(tmp_path / 'old')
     assert train.main(['--data-root', small_sirst, '--save-dir', run, '--epochs', '2',
@@ -228,6 +235,7 @@ def test_cpus_option_is_read_before_mxnet_loads():
     assert _cpus_option(['--gpus', '0']) == 0 and _cpus_option(['--cpus']) == 0
 
 
+@pytest.mark.integration
 def test_reproduction_script_follows_a_run_against_the_released_log(small_sirst, tmp_path,
                                                                     checkpoint_dir, capsys):
     sys.path.insert(0, os.path.join(REPO, 'scripts'))
@@ -262,6 +270,7 @@ def test_reproduction_script_names_a_bad_log(tmp_path, capsys):
     assert 'has no history.jsonl' in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_output_prior_gives_the_weights_a_larger_first_gradient(sirst_root):
     """The reason for the default's output prior (docs/training/recipes): from bias 0
     (every pixel near probability 0.5) the batch-level Soft-IoU gives the weights a far
@@ -269,7 +278,7 @@ def test_output_prior_gives_the_weights_a_larger_first_gradient(sirst_root):
     sys.path.insert(0, os.path.join(REPO, 'tools'))
     from start_gradients import start_gradients
     from data import SIRSTSegmentation
-    from utils.training import seed_everything
+    from engine.step import seed_everything
     seed_everything(0)
     # the plateau is as flat as the targets are sparse: the reduced training size of
     # docs/training/recipes (base 256, crop 240, batch 8; 0.065 % target pixels here)
@@ -287,6 +296,7 @@ def test_output_prior_gives_the_weights_a_larger_first_gradient(sirst_root):
     assert norms[0.001] > 3 * norms[0.5]
 
 
+@pytest.mark.integration
 def test_recipe_report_tabulates_runs_and_scores_their_best_epoch(small_sirst, tmp_path):
     sys.path.insert(0, os.path.join(REPO, 'tools'))
     import recipe_report
@@ -307,3 +317,17 @@ def test_recipe_report_tabulates_runs_and_scores_their_best_epoch(small_sirst, t
     assert abs(row['test_IoU'] - test['IoU']) < 1e-6
     assert os.path.getsize(os.path.join(out, 'val-iou.png')) > 10000
     assert os.path.isfile(os.path.join(out, 'runs', 'run', 'history.jsonl'))
+
+
+def test_every_option_of_train_py_is_a_field_of_its_configuration(tmp_path):
+    # an option added to the shared groups (cli/options.py) must reach the engine too:
+    # TrainConfig.from_dict drops keys it does not know (old args.json files hold some)
+    from engine.config import TrainConfig
+    parser = train.build_parser()
+    options = {action.dest for action in parser._actions if action.dest != 'help'}
+    assert options <= set(TrainConfig.field_names())
+    _, config = train.resolve_arguments(['--blocks', '2', '--save-dir', str(tmp_path / 'run'),
+                                         '--recipe', 'paper'])
+    os.makedirs(config.save_dir)
+    config.save(config.save_dir)
+    assert TrainConfig.from_dict(TrainConfig.load_saved(config.save_dir)) == config

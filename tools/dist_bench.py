@@ -9,7 +9,6 @@ job: every worker pushes and pulls one array per trainable parameter, as ``gluon
 does in a synchronous step (``update_on_kvstore=False``), and worker 0 prints the gradient
 size and the seconds per exchange, which is what a step adds to its computation.
 """
-import argparse
 import os
 import sys
 import time
@@ -17,16 +16,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mxnet as mx  # noqa: E402
-from mxnet import gluon  # noqa: E402
 
 from model import get_model  # noqa: E402
-from utils.loss import SoftIoULoss  # noqa: E402
-from utils.recipes import optimizer_settings  # noqa: E402
-from utils.training import train_step  # noqa: E402
+from cli.options import CommandParser, add_model_options, count, side  # noqa: E402
+from engine.distributed import DIST_MODES  # noqa: E402
+from engine.step import step_parts, train_step  # noqa: E402
 
 
 def _network(args, crop):
-    net = get_model(args.net, blocks=args.blocks)
+    net = get_model(args.net, blocks=args.blocks, channel_times=args.channel_times,
+                    stem=args.stem)
     net.infer_shape(mx.nd.zeros((1, 3, crop, crop)))
     net.initialize(mx.init.MSRAPrelu())
     return net
@@ -35,8 +34,7 @@ def _network(args, crop):
 def time_compute(args):
     net = _network(args, args.crop)
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = gluon.Trainer(net.collect_params(), *optimizer_settings(), kvstore=None)
-    loss_fn = SoftIoULoss()
+    trainer, loss_fn = step_parts(net, kvstore=None, hybridize=False)
     images = mx.nd.random.normal(shape=(args.batch_size, 3, args.crop, args.crop))
     masks = mx.nd.random.uniform(shape=(args.batch_size, 1, args.crop, args.crop)) > 0.999
     seconds = []
@@ -81,17 +79,16 @@ def time_exchange(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--net', default='acm_unet')
-    parser.add_argument('--blocks', type=int, default=4)
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
+    add_model_options(parser)
     parser.add_argument('--compute', action='store_true',
                         help='time a training step in this process instead')
-    parser.add_argument('--crop', type=int, default=128)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--kvstore', default='dist_sync')
-    parser.add_argument('--rounds', type=int, default=20)
-    parser.add_argument('--warmup', type=int, default=3)
-    args = parser.parse_args(argv)
+    side(parser, '--crop', default=128)
+    count(parser, '--batch-size', default=8)
+    parser.add_argument('--kvstore', default='dist_sync', choices=DIST_MODES)
+    count(parser, '--rounds', default=20)
+    count(parser, '--warmup', default=3, at_least=0)
+    args = parser.parse(argv)
     if args.compute:
         time_compute(args)
     else:

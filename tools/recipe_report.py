@@ -4,7 +4,7 @@
         --out docs/training/recipes
 
 For each run directory written by train.py: its recipe (from args.json, or matched to
-``utils.recipes.RECIPES`` by its options for runs from before recipes had names), its seed,
+``engine.recipes.RECIPES`` by its options for runs from before recipes had names), its seed,
 the first epoch whose selection-split IoU reaches ``--threshold``, the best selection IoU
 within ``--budget`` epochs and its epoch, and the test split's IoU/nIoU of that epoch's
 ``best_IoU.params`` (scored here with the run's own evaluation size). Writes
@@ -26,9 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mxnet as mx  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
-from model import get_model, load_checkpoint  # noqa: E402
-from utils.evaluation import evaluate_split  # noqa: E402
-from utils.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
+from model import get_model, load_parameters  # noqa: E402
+from engine.evaluation import evaluate_split  # noqa: E402
+from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
+from utils.atomic import write_json  # noqa: E402
 
 COLOURS = {'default': 'tab:green', 'paper': 'tab:red', 'toolkit': 'tab:blue'}
 
@@ -74,7 +75,7 @@ def summarise(run_dir, budget, threshold, data_root=None, score_test=True):
 def _test_scores(run_dir, arguments, data_root):
     net = get_model(arguments['net'], blocks=arguments['blocks'],
                     channel_times=arguments['channel_times'], stem=arguments['stem'])
-    load_checkpoint(net, os.path.join(run_dir, 'best_IoU.params'), ctx=[mx.cpu()])
+    load_parameters(net, os.path.join(run_dir, 'best_IoU.params'), ctx=[mx.cpu()])
     net.hybridize(static_alloc=True, static_shape=True)
     test_set = SIRSTSegmentation(root=data_root or arguments['data_root'],
                                  split_set=arguments['split_set'],
@@ -82,7 +83,7 @@ def _test_scores(run_dir, arguments, data_root):
                                  base_size=arguments['base_size'],
                                  crop_size=arguments['crop_size'])
     scores = evaluate_split(net, test_set, [mx.cpu()], batch_size=8, num_workers=0,
-                            progress=False)
+                            progress=False).scores()
     return {'test_IoU': scores['IoU'], 'test_nIoU': scores['nIoU']}
 
 
@@ -158,8 +159,7 @@ def main(argv=None):
     table = markdown_table(rows, args.budget, args.threshold)
     with open(os.path.join(args.out, 'README-table.md'), 'w') as handle:
         handle.write(table)
-    with open(os.path.join(args.out, 'runs.json'), 'w') as handle:
-        json.dump(rows, handle, indent=1)
+    write_json(os.path.join(args.out, 'runs.json'), rows)
     plot(rows, os.path.join(args.out, 'val-iou.png'), args.threshold)
     print(table)
     return 0

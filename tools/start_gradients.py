@@ -21,8 +21,8 @@ from mxnet import autograd  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
 from model import get_model  # noqa: E402
-from utils.loss import SoftIoULoss  # noqa: E402
-from utils.training import seed_everything  # noqa: E402
+from engine.loss import SoftIoULoss  # noqa: E402
+from engine.step import seed_everything  # noqa: E402
 
 
 def start_gradients(net, images, masks, prior):

@@ -1,1 +1,1 @@
-"""Shared utilities: devices, model loading for the CLIs, evaluation loop, plots."""
+"""Small helpers of the command lines: MXNet's thread pool (``cores``, imported first) and plots."""

@@ -10,7 +10,7 @@ import sys
 
 __all__ = ['use_all_cores', 'reserve_cpu_temp_space']
 
-#: ``utils.context.CPU_TEMP_COPIES``, repeated here because this module must not import MXNet
+#: ``cli.devices.CPU_TEMP_COPIES``, repeated here because this module must not import MXNet
 _CPU_TEMP_COPIES = '1024'
 
 
@@ -37,7 +37,7 @@ def _cpus_option(argv):
 
 def reserve_cpu_temp_space(argv=None):
     """Give MXNet enough CPU temp-space copies for several CPU contexts (``--cpus N`` on
-    the command line, N > 1); see ``utils.context.CPU_TEMP_COPIES``. Read once, when MXNet
+    the command line, N > 1); see ``cli.devices.CPU_TEMP_COPIES``. Read once, when MXNet
     loads; a value already in the environment is kept."""
     if _cpus_option(sys.argv[1:] if argv is None else argv) > 1:
         os.environ.setdefault('MXNET_CPU_TEMP_COPY', _CPU_TEMP_COPIES)

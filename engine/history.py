@@ -6,6 +6,10 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from utils.atomic import append_json_line, atomic_write  # noqa: E402
+from utils.messages import one_line  # noqa: E402
+from .errors import RunStateUnreadable  # noqa: E402
+
 __all__ = ['RunLog']
 
 
@@ -22,28 +26,52 @@ class RunLog(object):
     def say(self, message):
         self.echo(message)
         if self.files:
-            with open(self.text, 'a') as handle:
+            with open(self.text, 'a') as handle:  # a plain-text log, for people to read
                 handle.write(message + '\n')
 
     def records(self):
+        """The epochs' records; a line that is not a whole record (a copy cut short, or a
+        run of an older version killed while appending) is a :class:`RunStateUnreadable`."""
         if not os.path.isfile(self.jsonl):
             return []
-        with open(self.jsonl) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+        records = []
+        with open(self.jsonl, 'rb') as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line.decode('utf-8'))
+                    if not isinstance(record, dict) or not isinstance(record.get('epoch'), int):
+                        raise ValueError('not an epoch record')
+                except ValueError as err:
+                    raise RunStateUnreadable(
+                        '%s line %d is not a whole epoch record (%s); delete that line and the '
+                        'ones after it (the checkpoint is kept apart, in last.json) and try again'
+                        % (self.jsonl, number, one_line(err))) from None
+                records.append(record)
+        return records
 
     def truncate_after(self, epoch):
-        """Drop records past ``epoch`` (a resumed run redoes them)."""
+        """Drop records past ``epoch`` (a resumed run redoes them), rewriting the file
+        atomically; a file that has none is left as it is."""
         if not self.files:
             return
-        kept = [r for r in self.records() if r['epoch'] <= epoch]
-        with open(self.jsonl, 'w') as handle:
-            handle.writelines(json.dumps(r) + '\n' for r in kept)
+        records = self.records()
+        kept = [r for r in records if r['epoch'] <= epoch]
+        if len(kept) == len(records):
+            return
+        lines = ''.join(json.dumps(r) + '\n' for r in kept)
+
+        def write(tmp):
+            with open(tmp, 'w', encoding='utf-8') as handle:
+                handle.write(lines)
+        atomic_write(self.jsonl, write)
 
     def add(self, record):
+        """Append ``record`` as one line (written whole or not at all) and redraw the curve."""
         if not self.files:
             return
-        with open(self.jsonl, 'a') as handle:
-            handle.write(json.dumps(record) + '\n')
+        append_json_line(self.jsonl, record)
         self.plot()
 
     def plot(self):

@@ -7,7 +7,7 @@ from mxnet import gluon
 from PIL import Image
 from tqdm import tqdm
 
-from metric import IoUMetric, NIoUMetric, PdFaMetric, ROCMetric
+from metric import MetricSuite
 
 __all__ = ['evaluate_split', 'resize_logits']
 
@@ -41,26 +41,22 @@ def resize_logits(logits, size):
 
 def evaluate_split(net, dataset, ctx, batch_size=8, num_workers=2, on_batch=None,
                    progress=True, roc_bins=2000):
-    """Score ``net`` on ``dataset`` (``testval`` mode) and return a dict of metrics.
+    """Score ``net`` on ``dataset`` (``testval`` mode); returns the filled
+    :class:`metric.MetricSuite` (``.scores()`` for the figures, ``.write()`` for the files).
 
-    IoU, nIoU and ROC are computed at the evaluation size (the toolkit's protocol); Pd and
-    Fa at each image's native size, with the logits resized back to it. ``on_batch(indices,
-    logits)`` is called with each batch's numpy logits, e.g. to save images. The ROC
-    metric is returned under ``'roc'`` for plotting.
+    ``on_batch(indices, logits)`` is called with each batch's numpy logits, e.g. to save
+    images.
     """
     ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
     loader = gluon.data.DataLoader(_WithNativeMask(dataset), batch_size=batch_size,
                                    shuffle=False, last_batch='keep', batchify_fn=_batchify,
                                    num_workers=num_workers)
-    iou, niou, roc, pdfa = IoUMetric(), NIoUMetric(), ROCMetric(roc_bins), PdFaMetric()
+    suite = MetricSuite(roc_bins)
 
     def score(outputs, masks, natives, indices):
         logits = np.concatenate([o.asnumpy() for o in outputs])  # waits for this batch only
-        iou.update(masks, logits)
-        niou.update(masks, logits)
-        roc.update(masks, logits)
-        native_logits = [resize_logits(l[0], n.shape) for l, n in zip(logits, natives)]
-        pdfa.update(natives, native_logits)
+        suite.update(masks, logits, natives,
+                     [resize_logits(l[0], n.shape) for l, n in zip(logits, natives)])
         if on_batch is not None:
             on_batch(indices, logits)
 
@@ -74,6 +70,4 @@ def evaluate_split(net, dataset, ctx, batch_size=8, num_workers=2, on_batch=None
         pending = (outputs, masks, natives, indices)
     if pending is not None:
         score(*pending)
-    (pd, fa) = pdfa.get()[1]
-    return {'IoU': iou.get()[1], 'nIoU': niou.get()[1], 'Pd': pd, 'Fa': fa,
-            'AUC': roc.get()[1], 'images': len(dataset), 'roc': roc}
+    return suite

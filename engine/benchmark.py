@@ -7,12 +7,11 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from model import get_model
-from model.inference import EXACT_FORMS, FORMS, form_available, prepare
+from model import get_model, load_parameters
+from deployment.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
-from .loss import SoftIoULoss
-from .recipes import optimizer_settings
-from .training import train_step
+from metric import METRIC_KEYS
+from .step import step_parts, train_step
 
 __all__ = ['timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
            'bench_evaluation', 'TRAIN_FORMS']
@@ -51,12 +50,15 @@ def _with_ratios(rows, baseline='imperative'):
     return rows
 
 
-def network_factory(name, blocks=4, pretrained=False, model_root=None, **kwargs):
-    """A function returning a fresh network (released weights or MSRA-initialised)."""
+def network_factory(name, blocks=4, pretrained=False, model_root=None, weights=None, **kwargs):
+    """A function returning a fresh network (released weights, the parameter file
+    ``weights``, or MSRA-initialised)."""
     def make(ctx):
         net = get_model(name, blocks=blocks, pretrained=pretrained, root=model_root, ctx=ctx,
                         **kwargs)
-        if not pretrained:
+        if weights:
+            load_parameters(net, weights, ctx=ctx)
+        elif not pretrained:
             mx.random.seed(0)
             net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
             # shapes are inferred, and the weights drawn, at the first call: make it now,
@@ -134,11 +136,9 @@ def bench_training(make_net, shape, forms=TRAIN_FORMS, ctx=None, repeats=3, warm
     steps = {}
     for form in forms:
         net = make_net(ctx)
-        loss_fn = SoftIoULoss()
         if form == 'hybrid':
             net.hybridize(static_alloc=True, static_shape=True)
-            loss_fn.hybridize(static_alloc=True, static_shape=True)
-        trainer = gluon.Trainer(net.collect_params(), *optimizer_settings())
+        trainer, loss_fn = step_parts(net, hybridize=form == 'hybrid')
         steps[form] = (lambda n=net, t=trainer, l=loss_fn:
                        _train_step(n, t, l, images, masks, shape[0]))
     seconds = timed_rounds(steps, repeats, warmup)
@@ -181,12 +181,10 @@ def bench_evaluation(make_net, dataset, forms=('hybrid', 'onednn'), ctx=None, ba
         block = prepare(make_net(ctx), form, shape, ctx=ctx, calib_data=calib_data)
         prepared = time.perf_counter()
         scores = evaluate_split(block, dataset, [ctx], batch_size=batch_size,
-                                num_workers=num_workers, progress=False)
-        scores.pop('roc')
+                                num_workers=num_workers, progress=False).scores()
         done = time.perf_counter()
         rows.append(dict(form=form, seconds=done - start, prepare_seconds=prepared - start,
-                         images=len(dataset), **{k: scores[k] for k in
-                                                 ('IoU', 'nIoU', 'Pd', 'Fa', 'AUC')}))
+                         images=len(dataset), **{k: scores[k] for k in METRIC_KEYS}))
         log('  %-10s %.1f s  IoU %.4f nIoU %.4f' % (form, rows[-1]['seconds'], scores['IoU'],
                                                    scores['nIoU']))
     return rows

@@ -28,7 +28,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .checkpointing import initialise_trainer
+from .checkpoint import initialise_trainer
+from .workers import LocalWorker
 
 __all__ = ['DIST_MODES', 'EXIT_STALLED', 'DistributedError', 'ShardSampler', 'Watchdog',
            'ClusterWorker', 'is_distributed']
@@ -133,11 +134,15 @@ class _WatchedLoader(object):
             yield batch
 
 
-class ClusterWorker(object):
-    """This process as one worker of a parameter-server job (see the module notes)."""
+class ClusterWorker(LocalWorker):
+    """This process as one worker of a parameter-server job (see the module notes), behind
+    the hooks of :class:`engine.workers.LocalWorker`."""
 
-    def __init__(self, kv, watchdog):
-        self.kv, self.watchdog = kv, watchdog
+    in_job = True
+
+    def __init__(self, kv, watchdog, param_dir=None):
+        super(ClusterWorker, self).__init__(kv.type)
+        self.kv, self.watchdog, self.param_dir = kv, watchdog, param_dir
         self.kvstore = kv.type
         self.rank, self.num_workers = kv.rank, kv.num_workers
         self.num_servers = int(os.environ.get('DMLC_NUM_SERVER', 1))
@@ -147,8 +152,9 @@ class ClusterWorker(object):
         watchdog.hint = ' (worker 0 validates and saves between epochs while the others wait)'
 
     @classmethod
-    def connect(cls, kvstore, timeout):
-        """Join the job the ``DMLC_*`` variables describe; gives up after ``timeout`` s."""
+    def connect(cls, kvstore, timeout, param_dir=None):
+        """Join the job the ``DMLC_*`` variables describe; gives up after ``timeout`` s.
+        ``param_dir``: every worker saves its parameters there at its start and end."""
         if kvstore not in DIST_MODES:
             raise DistributedError('--kvstore %s: the distributed modes are %s'
                                    % (kvstore, ', '.join(DIST_MODES)))
@@ -165,15 +171,70 @@ class ClusterWorker(object):
         watchdog.arm('joining the job through the scheduler at %s' % scheduler)
         kv = mx.kv.create(kvstore)
         watchdog.rest()
-        return cls(kv, watchdog)
+        return cls(kv, watchdog, param_dir)
 
-    # --- the training loop's hooks --------------------------------------------------------
+    # --- the training loop's hooks (see engine.workers.LocalWorker) -----------------------
 
-    def update_on_kvstore(self):
+    @property
+    def chief(self):
+        """Worker 0 validates, logs to files, checkpoints and exports."""
+        return self.rank == 0
+
+    @property
+    def servers_hold_optimizer(self):
         """dist_async must update on the servers; the synchronous modes update on every
         worker from the summed gradients, which keeps the optimizer state on the workers,
-        where ``Trainer.save_states`` can save it."""
+        where it can be checkpointed."""
         return self.asynchronous
+
+    @property
+    def updates_per_step(self):
+        """dist_async's servers count one update per worker's push."""
+        return self.num_workers if self.asynchronous else 1
+
+    def echo(self, echo):
+        return echo if self.chief else self.prefixed(echo)
+
+    def trainer_kvstore(self):
+        return self.kv, self.asynchronous
+
+    def optimizer_params(self, params):
+        if not self.asynchronous:
+            params = dict(params, rescale_grad=1.0 / self.num_workers)  # the servers sum
+        return params
+
+    def epoch_seed(self, seed, epoch):
+        """Each worker augments with its own stream."""
+        return super(ClusterWorker, self).epoch_seed(seed, epoch) + self.rank * 1000003
+
+    def before_initialize(self, net, input_shape):
+        """Known shapes: the initial values are drawn now, from the shared seed."""
+        net.infer_shape(mx.nd.zeros(input_shape))
+
+    def restore_optimizer(self, trainer, restore, updates_done, say):
+        if not self.asynchronous:
+            restore()
+            return
+        # the servers held the optimizer: only the schedule's position can be restored
+        trainer.optimizer.begin_num_update = updates_done
+        say('Note: dist_async kept the optimizer state (momentum) on the servers, where it '
+            'cannot be saved; resuming with the saved parameters and the learning-rate '
+            'schedule, momentum restarts from zero.')
+
+    def optimizer_to_save(self, trainer):
+        return None if self.asynchronous else trainer
+
+    def joined(self, trainer, net, say, describe, epoch):
+        say(self.describe(*describe, shard=len(self.sampler)))
+        self.share_initial_parameters(trainer)
+        self.save_worker_parameters(net, self.param_dir, epoch)
+
+    def finished(self, net, epoch):
+        self.save_worker_parameters(net, self.param_dir, epoch)
+
+    def final_network(self, net, rebuild):
+        """dist_async's parameters stay tied to the servers: export a fresh copy."""
+        return rebuild() if self.asynchronous else net
 
     def loader(self, dataset, batch_size, num_workers, seed):
         if len(dataset) < self.num_workers:
@@ -201,7 +262,7 @@ class ClusterWorker(object):
         self.sampler.set_epoch(epoch)
         self.watchdog.arm('starting epoch %d' % epoch)
 
-    def end_epoch(self, net, mean_loss):
+    def end_epoch(self, net, mean_loss, optimizer=None, updates=0):
         """Synchronous modes: average the epoch's loss and every parameter over the workers.
 
         Returns the mean loss and, for the log, ``param_spread``: how far this worker's
@@ -227,6 +288,8 @@ class ClusterWorker(object):
                     mean.copyto(copy)
             mx.nd.waitall()
             mean_loss, extra = float(loss.asscalar()), {'param_spread': spread}
+        elif optimizer is not None:  # the servers run the schedule: log where it stands
+            self.follow_schedule(optimizer, updates)
         if self.rank == 0:
             self.watchdog.rest()
         return mean_loss, extra

@@ -31,7 +31,7 @@ FORMS = OrderedDict([
     ('bf16', 'bfloat16 through AMP (oneDNN kernels need AVX-512 BF16/AMX)'),
 ])
 EXACT_FORMS = ('imperative', 'hybrid', 'folded', 'onednn')  # FP32: same logits up to rounding
-REWRITTEN_FORMS = ('folded', 'onednn')  # run the graph after model.rewrites' inference rewrites
+REWRITTEN_FORMS = ('folded', 'onednn')  # run the graph after deployment.rewrites' inference rewrites
 CPU_ONLY_FORMS = ('onednn', 'int8', 'bf16')
 
 
@@ -50,7 +50,7 @@ def to_symbol(net, ctx=None):
 
 
 def inference_graph(symbol, arg_params, aux_params, rewrite=True, fold_bn=False):
-    """An exported graph as the fast forms run it: :mod:`model.rewrites`' inference
+    """An exported graph as the fast forms run it: :mod:`deployment.rewrites`' inference
     rewrites (``rewrite``), then batch norm folded into the convolutions (``fold_bn``).
     Returns ``(symbol, arg_params, aux_params)``."""
     if rewrite:
@@ -108,7 +108,7 @@ def prepare(net, form, input_shape, ctx=None, calib_data=None, calib_mode='naive
     forms are built for it. ``int8`` needs ``calib_data``: images (NDArray or numpy,
     N x 3 x H x W, or a list of such batches) whose layer outputs set the quantization thresholds
     (``calib_mode`` ``naive``: min/max; ``entropy``: KL-optimal). ``rewrite=False`` leaves
-    out the graph rewrites of :mod:`model.rewrites` that the folded and oneDNN forms apply.
+    out the graph rewrites of :mod:`deployment.rewrites` that the folded and oneDNN forms apply.
     """
     ctx = ctx or mx.cpu()
     ok, why = form_available(form, ctx)

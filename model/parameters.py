@@ -1,12 +1,16 @@
-"""Loading parameter files into a network, with errors that say what does not fit."""
+"""Loading a parameter (weights) file into a network, with errors that say what does not fit.
+
+A *checkpoint* is something else: a training run's state (``engine/checkpoint.py``)."""
 import os
 
 import mxnet as mx
 
-__all__ = ['CheckpointError', 'load_checkpoint', 'describe']
+from utils.messages import one_line
+
+__all__ = ['ParameterFileError', 'load_parameters', 'describe']
 
 
-class CheckpointError(ValueError):
+class ParameterFileError(ValueError):
     """A parameter file is missing, unreadable, or does not fit the network."""
 
 
@@ -23,21 +27,21 @@ def describe(net):
 
 def _read(path):
     if not os.path.isfile(path):
-        raise CheckpointError('Checkpoint %s does not exist. Pass the path of a .params file '
+        raise ParameterFileError('Parameter file %s does not exist. Pass the path of a .params file '
                               'saved by train.py or released with the paper.' % path)
     try:
         arrays = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ''
-        raise CheckpointError('Checkpoint %s is not a readable MXNet parameter file (truncated '
+        first_line = one_line(err)
+        raise ParameterFileError('Parameter file %s is not a readable MXNet parameter file (truncated '
                               'or corrupt?): %s' % (path, first_line)) from None
     if not isinstance(arrays, dict):
-        raise CheckpointError('Checkpoint %s holds unnamed arrays, not the named parameters '
+        raise ParameterFileError('Parameter file %s holds unnamed arrays, not the named parameters '
                               'that save_parameters writes.' % path)
     if arrays and all(k.startswith(('arg:', 'aux:')) for k in arrays):
-        raise CheckpointError('Checkpoint %s is an exported (-0000.params) file; load it '
-                              'together with its -symbol.json (model.export.import_model or '
-                              'evaluate.py --resume <prefix>-symbol.json).' % path)
+        raise ParameterFileError('Parameter file %s is an exported (-0000.params) file; load it '
+                              'together with its -symbol.json (deployment.export.import_model or '
+                              'evaluate.py --weights <prefix>-symbol.json).' % path)
     return arrays
 
 
@@ -46,11 +50,11 @@ def _fits(expected, found):
     return len(expected) == len(found) and all(e in (0, f) for e, f in zip(expected, found))
 
 
-def load_checkpoint(net, path, ctx=None, limit=5):
-    """Load ``path`` into ``net`` by structural name, or raise :class:`CheckpointError`.
+def load_parameters(net, path, ctx=None, limit=5):
+    """Load ``path`` into ``net`` by structural name, or raise :class:`ParameterFileError`.
 
     The error names the network, the file and the first ``limit`` missing, unexpected and
-    mis-shaped parameters, so a checkpoint of another depth or fusion mode is obvious.
+    mis-shaped parameters, so a file of another depth or fusion mode is obvious.
     """
     arrays = _read(path)
     params = net._collect_params_with_prefix()  # pylint: disable=protected-access
@@ -60,7 +64,7 @@ def load_checkpoint(net, path, ctx=None, limit=5):
                                             'x'.join(map(str, arrays[k].shape)))
                  for k in params if k in arrays and not _fits(params[k].shape, arrays[k].shape)]
     if missing or unexpected or misshaped:
-        lines = ['Checkpoint %s does not fit %s:' % (path, describe(net))]
+        lines = ['Parameter file %s does not fit %s:' % (path, describe(net))]
         for title, items in (('missing from the file', missing),
                              ('unexpected in the file', unexpected),
                              ('of another shape', misshaped)):
@@ -70,6 +74,6 @@ def load_checkpoint(net, path, ctx=None, limit=5):
                                                           ', '.join(items[:limit]), more))
         lines.append('Check --net, --blocks, --channel-times and --stem against the run '
                      'that saved the file.')
-        raise CheckpointError('\n'.join(lines))
+        raise ParameterFileError('\n'.join(lines))
     net.load_parameters(path, ctx=ctx or mx.cpu())
     return net

@@ -222,7 +222,7 @@ def export_onnx(net, path, input_shape=(1, 3, 512, 512), fold_bn=False, rewrite=
     """Write ``net`` (a Gluon network with weights, or an imported ``SymbolBlock``) to the
     ONNX file ``path``; returns ``path``.
 
-    ``rewrite`` and ``fold_bn`` give the graph of :func:`model.export.export_model` with the
+    ``rewrite`` and ``fold_bn`` give the graph of :func:`deployment.export.export_model` with the
     same options. ``input_shape`` is one shape the network runs at; the file runs at any
     batch and size. ``network`` names it in errors (default: its registry name).
     """

@@ -12,7 +12,7 @@ stepping on the loss's own gradient makes NAG learn from the first epoch.
 from collections import OrderedDict, namedtuple
 
 __all__ = ['Recipe', 'RECIPES', 'RECIPE_OPTIONS', 'MOMENTUM', 'WEIGHT_DECAY', 'apply_recipe',
-           'optimizer_settings']
+           'optimizer_params', 'optimizer_settings']
 
 #: the paper's momentum and weight decay, shared by every recipe
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
@@ -24,7 +24,7 @@ Recipe = namedtuple('Recipe', ['optimizer', 'lr', 'output_prior', 'grad_normaliz
 #: ``grad_normalization`` 'batch' divides the batch-level loss's gradient by the batch size
 #: as the toolkit did, 'none' steps on the gradient as it is. ``bn_batches`` > 0 recomputes
 #: batch norm's statistics from that many training batches before each validation
-#: (utils/batchnorm_stats.py); 0 scores with the running averages, as the toolkit did.
+#: (engine/batchnorm_stats.py); 0 scores with the running averages, as the toolkit did.
 RECIPES = OrderedDict([
     ('default', Recipe('nag', 0.05, 0.001, 'none', 4,
                        "the paper's NAG (lr 0.05, momentum 0.9, wd 1e-4, poly), output bias "
@@ -50,11 +50,16 @@ def apply_recipe(args):
     return args
 
 
+def optimizer_params(optimizer, lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY):
+    """``gluon.Trainer``'s optimizer parameters (no schedule) for these settings."""
+    params = {'learning_rate': lr, 'wd': weight_decay}
+    if optimizer in ('nag', 'sgd'):
+        params['momentum'] = momentum
+    return params
+
+
 def optimizer_settings(name='default'):
     """``(optimizer, params)`` of a recipe for ``gluon.Trainer``, without a schedule (for
     timing a training step)."""
     recipe = RECIPES[name]
-    params = {'learning_rate': recipe.lr, 'wd': WEIGHT_DECAY}
-    if recipe.optimizer in ('nag', 'sgd'):
-        params['momentum'] = MOMENTUM
-    return recipe.optimizer, params
+    return recipe.optimizer, optimizer_params(recipe.optimizer, recipe.lr)

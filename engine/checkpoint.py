@@ -13,14 +13,16 @@ directory is trusted (``train.py --resume RUN --trust-states``).
 """
 import json
 import os
-import tempfile
 
 import mxnet as mx
 
 from data.files import UnsafePathError, safe_join
-from model import CheckpointError
+from utils.atomic import atomic_write, write_json
+from utils.messages import one_line
+from .config import read_json
+from .errors import RunStateError, RunStateUnreadable
 
-__all__ = ['atomic_write', 'save_parameters', 'save_checkpoint', 'load_checkpoint_state',
+__all__ = ['save_parameters', 'save_checkpoint', 'load_checkpoint_state',
            'checkpoint_file', 'save_trainer_states', 'load_trainer_states',
            'restore_trainer_states', 'initialise_trainer', 'LAST', 'STATES_SUFFIX']
 
@@ -28,27 +30,6 @@ LAST = 'last.json'
 STATES_SUFFIX = '.states.nd'
 _LAYOUT_SUFFIX = '.states.json'
 _STATES_FORMAT = 'acm-trainer-states-1'
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` then rename the temporary file to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path), suffix='.tmp')
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates files readable by their owner only
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_json(data):
-    def write(tmp):
-        with open(tmp, 'w') as handle:
-            json.dump(data, handle, indent=2)
-    return write
 
 
 def save_parameters(net, path):
@@ -75,8 +56,7 @@ def save_checkpoint(run_dir, net, trainer, state):
     if states:
         save_trainer_states(trainer, net, os.path.join(run_dir, states))
     previous = load_checkpoint_state(run_dir, missing_ok=True)
-    atomic_write(os.path.join(run_dir, LAST), _write_json(dict(state, params=params,
-                                                              states=states)))
+    write_json(os.path.join(run_dir, LAST), dict(state, params=params, states=states))
     if previous and previous['epoch'] != epoch:  # only now is the older one redundant
         old_states = previous.get('states')
         names = [previous.get('params'), old_states]
@@ -85,7 +65,7 @@ def save_checkpoint(run_dir, net, trainer, state):
         for name in names:
             try:
                 old = name and checkpoint_file(run_dir, name)
-            except CheckpointError:  # a last.json naming files elsewhere: leave them
+            except RunStateError:  # a last.json naming files elsewhere: leave them
                 continue
             if old and os.path.exists(old):
                 os.remove(old)
@@ -98,8 +78,13 @@ def load_checkpoint_state(run_dir, missing_ok=False):
             return None
         raise FileNotFoundError('%s has no %s: it is not a train.py run directory, or the run '
                                 'was stopped before its first checkpoint.' % (run_dir, LAST))
-    with open(path) as handle:
-        return json.load(handle)
+    state = read_json(path, 'the run\'s last checkpoint')
+    if not (isinstance(state, dict) and isinstance(state.get('epoch'), int)
+            and isinstance(state.get('params'), str) and 'states' in state
+            and isinstance(state.get('best'), dict) and isinstance(state.get('best_epoch'), dict)):
+        raise RunStateUnreadable('%s is not a checkpoint train.py wrote (it must name the epoch, its '
+                            'parameter and optimizer-state files and the best scores)' % path)
+    return state
 
 
 def checkpoint_file(run_dir, name):
@@ -107,7 +92,7 @@ def checkpoint_file(run_dir, name):
     try:
         return safe_join(run_dir, name)
     except UnsafePathError as err:
-        raise CheckpointError('%s names a file outside the run directory: %s. Repair or '
+        raise RunStateError('%s names a file outside the run directory: %s. Repair or '
                               'remove %s.' % (os.path.join(run_dir, LAST), err, LAST)) from None
 
 
@@ -135,7 +120,7 @@ def _state_updaters(trainer):
     # pylint: disable=protected-access
     if trainer._update_on_kvstore:
         if getattr(trainer._kvstore, '_updater', None) is None:
-            raise CheckpointError('the optimizer runs on parameter servers; its states cannot '
+            raise RunStateError('the optimizer runs on parameter servers; its states cannot '
                                   'be saved or restored here')
         return [trainer._kvstore._updater]
     return trainer._updaters
@@ -164,7 +149,7 @@ def _flatten(state, key, arrays):
     if isinstance(state, (tuple, list)):
         return {type(state).__name__: [_flatten(part, '%s/%d' % (key, slot), arrays)
                                        for slot, part in enumerate(state)]}
-    raise CheckpointError('cannot save an optimizer state of type %s' % type(state).__name__)
+    raise RunStateError('cannot save an optimizer state of type %s' % type(state).__name__)
 
 
 def _unflatten(layout, arrays, used):
@@ -196,7 +181,7 @@ def save_trainer_states(trainer, net, path):
                   for device, counts in optimizer._all_index_update_counts.items()],
               'states': entries}
     atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
-    atomic_write(_layout_name(path), _write_json(layout))
+    write_json(_layout_name(path), layout)
 
 
 def _read_states(path):
@@ -207,13 +192,13 @@ def _read_states(path):
             layout = json.load(handle)
         arrays = mx.nd.load(path) or {}  # mx.nd.load gives [] for a file of no arrays
     except (OSError, ValueError, mx.base.MXNetError) as err:
-        raise CheckpointError('Cannot read the optimizer states %s: %s. Resume from a '
-                              'complete checkpoint.' % (path, str(err).splitlines()[0])) from None
+        raise RunStateUnreadable('Cannot read the optimizer states %s (or their layout %s): %s'
+                            % (path, os.path.basename(layout_path), one_line(err))) from None
     keys = ('optimizer', 'num_update', 'begin_num_update', 'index_update_counts', 'states')
     if not (isinstance(layout, dict) and layout.get('format') == _STATES_FORMAT
             and all(key in layout for key in keys) and isinstance(arrays, dict)):
-        raise CheckpointError('%s is not a layout of optimizer states this toolkit wrote; '
-                              'resume from a complete checkpoint.' % layout_path)
+        raise RunStateUnreadable('%s is not a layout of optimizer states this toolkit wrote; '
+                            'it may have been cut short' % layout_path)
     return layout, arrays
 
 
@@ -222,12 +207,12 @@ def _check_network(layout, names, path):
     try:
         saved = sorted((int(entry['index']), entry['name']) for entry in layout['states'])
     except (KeyError, TypeError, ValueError):
-        raise CheckpointError('%s does not list its parameters; resume from a complete '
+        raise RunStateError('%s does not list its parameters; resume from a complete '
                               'checkpoint.' % _layout_name(path)) from None
     for index, name in saved:
         here = names[index] if 0 <= index < len(names) else '(none)'
         if here != name:
-            raise CheckpointError('%s was written for another network: its parameter %d is %s, '
+            raise RunStateError('%s was written for another network: its parameter %d is %s, '
                                   'this network\'s is %s.' % (path, index, name, here))
 
 
@@ -239,7 +224,7 @@ def load_trainer_states(trainer, net, path):
     optimizers = {id(u.optimizer): u.optimizer for u in updaters}.values()
     kind = type(updaters[0].optimizer).__name__
     if layout['optimizer'] != kind:
-        raise CheckpointError('%s holds %s states, but this run uses %s.'
+        raise RunStateError('%s holds %s states, but this run uses %s.'
                               % (path, layout['optimizer'], kind))
     _check_network(layout, _parameter_names(trainer, net), path)
     try:
@@ -254,7 +239,7 @@ def load_trainer_states(trainer, net, path):
         counts = {device: {index: count for index, count in per_index}
                   for device, per_index in layout['index_update_counts']}
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
-        raise CheckpointError('%s and its layout %s do not match (%s: %s); resume from a '
+        raise RunStateError('%s and its layout %s do not match (%s: %s); resume from a '
                               'complete checkpoint.' % (path, _layout_name(path),
                                                         type(err).__name__, err)) from None
     for updater, own in zip(updaters, states):
@@ -281,15 +266,11 @@ def restore_trainer_states(trainer, net, run_dir, name, trusted=False):
         try:
             trainer.load_states(path)
         except Exception as err:  # pylint: disable=broad-except  (whatever the pickle held)
-            raise CheckpointError('Cannot read the pickled optimizer states %s: %s: %s'
+            raise RunStateError('Cannot read the pickled optimizer states %s: %s: %s'
                                   % (path, type(err).__name__, err)) from None
     else:
-        raise CheckpointError(
+        raise RunStateError(
             '%s holds the optimizer states as a Python pickle (the format of older runs), and '
             'reading a pickle runs any code it contains. If you trust this run directory and '
             'where it came from, resume with --trust-states (its next checkpoint is written in '
             'the safe format); otherwise start a new run.' % path)
-
-
-def write_json(path, data):
-    atomic_write(path, _write_json(data))

@@ -1,0 +1,299 @@
+"""The training run: the paper's recipe through ``gluon.Trainer``, resumable.
+
+:class:`Trainer` builds the data, the network and the optimizer from a
+:class:`engine.config.TrainConfig`, restores a checkpoint when the run is resumed, and runs
+the epochs: :meth:`Trainer.training` (one pass over this worker's batches),
+:meth:`Trainer.validation` (score the selection split, keep the best parameters),
+:meth:`Trainer.checkpoint`, and at the end :meth:`Trainer.finish` (export the best network,
+score the test split, ``summary.json``). Whatever depends on running alone or as one worker
+of a parameter-server job goes through the worker's hooks (:mod:`engine.workers`).
+"""
+import os
+import platform
+import time
+
+import gluoncv
+import mxnet as mx
+import numpy as np
+from gluoncv.utils import LRScheduler, LRSequential
+from mxnet import gluon
+from tqdm import tqdm
+
+from data import SIRSTSegmentation
+from deployment.export import export_model
+from metric import METRIC_KEYS, format_scores
+from model import get_model, load_parameters
+from utils.atomic import write_json
+from .batchnorm_stats import recompute_batchnorm_statistics
+from .checkpoint import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
+                         save_checkpoint, save_parameters)
+from .evaluation import evaluate_split
+from .history import RunLog
+from .loss import SoftIoULoss
+from .recipes import optimizer_params
+from .step import run_epoch, seed_everything
+from .workers import LocalWorker
+
+__all__ = ['Trainer', 'train', 'lr_scheduler', 'optimizer_for']
+
+
+def lr_scheduler(config, iters_per_epoch, mxnet_only=False):
+    """The learning-rate schedule of ``config`` (None: constant, as AdaGrad's recipe)."""
+    if config.optimizer == 'adagrad':  # the toolkit's default: constant learning rate
+        return None
+    # a resumed run given a new --epochs keeps the schedule it started with
+    epochs = config.lr_schedule_epochs
+    if mxnet_only:
+        # dist_async sends the optimizer, pickled, to servers that have only MXNet loaded:
+        # the same warm-up and poly(0.9) decay from MXNet's own class
+        warmup = config.warmup_epochs * iters_per_epoch
+        return mx.lr_scheduler.PolyScheduler(
+            max_update=warmup + max(2, (epochs - config.warmup_epochs) * iters_per_epoch) - 1,
+            base_lr=config.lr, pwr=0.9, warmup_steps=warmup)
+    # GluonCV's schedulers divide by (iterations - 1): give each at least two
+    poly = LRScheduler('poly', base_lr=config.lr, power=0.9,
+                       niters=max(2, (epochs - config.warmup_epochs) * iters_per_epoch))
+    if not config.warmup_epochs:
+        return poly
+    warmup = LRScheduler('linear', base_lr=0, target_lr=config.lr,
+                         niters=max(2, config.warmup_epochs * iters_per_epoch))
+    return LRSequential([warmup, poly])
+
+
+def optimizer_for(config, updates_per_epoch, worker=None):
+    """``(optimizer name, params)`` for ``gluon.Trainer``: the recipe's settings, the
+    worker's additions and the schedule over ``updates_per_epoch``."""
+    worker = worker or LocalWorker(config.kvstore)
+    params = worker.optimizer_params(optimizer_params(config.optimizer, config.lr,
+                                                      config.momentum, config.weight_decay))
+    scheduler = lr_scheduler(config, updates_per_epoch,
+                             mxnet_only=worker.servers_hold_optimizer)
+    if scheduler is not None:
+        params['lr_scheduler'] = scheduler
+    return config.optimizer, params
+
+
+def _versions():
+    return {'python': platform.python_version(), 'mxnet': mx.__version__,
+            'gluoncv': gluoncv.__version__, 'numpy': np.__version__}
+
+
+class Trainer(object):
+    """One training run of ``config`` on the devices ``ctx``, as ``worker`` says (a
+    :class:`engine.workers.LocalWorker` when None). The run directory
+    (``config.save_dir``) must exist; only a chief worker writes into it."""
+
+    def __init__(self, config, ctx, worker=None, echo=print):
+        self.config, self.ctx = config, ctx
+        self.worker = worker or LocalWorker(config.kvstore)
+        self.log = RunLog(config.save_dir, echo=self.worker.echo(echo),
+                          files=self.worker.chief)
+        self.state = {'epoch': 0, 'best': {'IoU': -1.0, 'nIoU': -1.0}, 'best_epoch': {}}
+        self._build_data()
+        self.net = self._build_network()
+        seed_everything(config.seed)
+        self.worker.before_initialize(self.net, (1, 3, config.crop_size, config.crop_size))
+        self.net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+        if config.output_prior:
+            self.net.set_output_prior(config.output_prior)
+        if not self._syncbn:
+            # MXNet 1.9.1's SyncBatchNorm in a hybridized graph either hangs (static_alloc
+            # alone) or leaves the running statistics untouched (with static_shape), measured
+            # on CPU contexts: across devices it runs operator by operator.
+            self.net.hybridize(static_alloc=True, static_shape=True)
+        kvstore, update_on_kvstore = self.worker.trainer_kvstore()
+        self.trainer = gluon.Trainer(self.net.collect_params(),
+                                     *optimizer_for(config, self.updates_per_epoch, self.worker),
+                                     kvstore=kvstore, update_on_kvstore=update_on_kvstore)
+        self.loss_fn = SoftIoULoss()
+        self.loss_fn.hybridize(static_alloc=True, static_shape=True)
+
+    # --- building -------------------------------------------------------------------------
+
+    @property
+    def _syncbn(self):
+        return self.config.syncbn and len(self.ctx) > 1
+
+    def _dataset(self, split, mode):
+        config = self.config
+        return SIRSTSegmentation(root=config.data_root, split_set=config.split_set, split=split,
+                                 mode=mode, base_size=config.base_size,
+                                 crop_size=config.crop_size)
+
+    def _build_data(self):
+        config = self.config
+        self.train_set = self._dataset(config.train_split, 'train')
+        self.val_set = self._dataset(config.val_split, 'testval')
+        self.test_set = self._dataset(config.test_split, 'testval')
+        # the training images as validation sees them, for batch norm's statistics
+        self.statistics_set = (self._dataset(config.train_split, 'testval')
+                               if config.bn_batches else None)
+        self.loader = self.worker.loader(self.train_set, config.batch_size, config.workers,
+                                         config.seed)
+        self.updates_per_epoch = len(self.loader) * self.worker.updates_per_step
+
+    def _build_network(self):
+        config = self.config
+        norm = ({'norm_layer': mx.gluon.contrib.nn.SyncBatchNorm,
+                 'norm_kwargs': {'num_devices': len(self.ctx)}} if self._syncbn else {})
+        return get_model(config.net, blocks=config.blocks, channel_times=config.channel_times,
+                         stem=config.stem, **norm)
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self):
+        """Train to ``config.final_epoch``; returns the summary dict when the run ended and
+        this worker is the chief, else None."""
+        config = self.config
+        resumed = (load_checkpoint_state(config.save_dir, missing_ok=True)
+                   if config.resuming else None)
+        if resumed:
+            self.resume(resumed)
+        else:
+            self.log.truncate_after(0)  # records of an earlier start that never checkpointed
+            self.describe()
+        self.worker.joined(self.trainer, self.net, self.log.say,
+                           (config.batch_size, config.lr, len(self.train_set)),
+                           self.state['epoch'])
+        for epoch in range(self.state['epoch'] + 1, config.final_epoch + 1):
+            self.run_epoch(epoch)
+        self.worker.finished(self.net, self.state['epoch'])
+        if self.state['epoch'] < config.epochs:
+            self.log.say('Stopped after epoch %d of %d; continue with --resume %s'
+                         % (self.state['epoch'], config.epochs, config.save_dir))
+            return None
+        if not self.worker.chief:
+            return None
+        return self.finish()
+
+    def resume(self, resumed):
+        """Restore the parameters, optimizer and selection state of a checkpoint."""
+        config = self.config
+        load_parameters(self.net, checkpoint_file(config.save_dir, resumed['params']),
+                        ctx=self.ctx)
+        self.state = {key: resumed[key] for key in self.state}
+        self.worker.restore_optimizer(
+            self.trainer,
+            lambda: restore_trainer_states(self.trainer, self.net, config.save_dir,
+                                           resumed['states'], trusted=config.trust_states),
+            self.state['epoch'] * self.updates_per_epoch, self.log.say)
+        self.log.truncate_after(self.state['epoch'])
+        self.log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f)'
+                     % (config.save_dir, self.state['epoch'], self.state['best']['IoU'],
+                        self.state['best']['nIoU']))
+
+    def describe(self):
+        """The log lines that state what a new run trains, and how."""
+        config, ctx = self.config, self.ctx
+        self.log.say(
+            'Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
+            'recipe %s: %s lr %g, output prior %g, gradient divided by %s, batch norm '
+            'scored with %s; batch %d on %s, base %d, crop %d'
+            % (config.net, config.blocks, config.split_set, config.train_split,
+               len(self.train_set), config.val_split, config.epochs, config.recipe,
+               config.optimizer, config.lr, config.output_prior,
+               'the batch size' if config.grad_normalization == 'batch' else 'nothing',
+               'statistics of %d training batches' % config.bn_batches
+               if config.bn_batches else 'running averages', config.batch_size,
+               ','.join(str(c) for c in ctx), config.base_size, config.crop_size))
+        if len(ctx) > 1:
+            self.log.say(
+                'Data parallel on %d devices: each computes the batch-level Soft-IoU of its '
+                'share of the batch (%d of %d images on the first) and the gradients are '
+                'summed%s.' % (len(ctx), config.batch_size // len(ctx), config.batch_size,
+                               '; batch norm statistics span all devices (--syncbn)'
+                               if config.syncbn else '; each device normalises its own share'))
+        if config.val_split == config.test_split:
+            self.log.say('Note: the %r split selects the best epoch and is also the one '
+                         'reported (the paper\'s protocol), so its figures are optimistic.'
+                         % config.val_split)
+
+    def run_epoch(self, epoch):
+        """Train, validate when due, record and checkpoint one epoch."""
+        config = self.config
+        seed_everything(self.worker.epoch_seed(config.seed, epoch))
+        self.worker.start_epoch(epoch)
+        start = time.time()
+        mean_loss = self.training(epoch)
+        # averaged over the workers of a job; worker 0's watchdog rests afterwards
+        mean_loss, extra = self.worker.end_epoch(self.net, mean_loss, self.trainer.optimizer,
+                                                 epoch * self.updates_per_epoch)
+        record = dict({'epoch': epoch, 'loss': mean_loss, 'lr': self.trainer.learning_rate,
+                       'train_seconds': round(time.time() - start, 2)}, **extra)
+        if epoch % config.val_every == 0 or epoch == config.epochs:
+            # on every worker of a job, so that their parameters stay identical
+            recompute_batchnorm_statistics(self.net, self.statistics_set, self.ctx,
+                                           config.bn_batches, config.batch_size)
+            if self.worker.chief:
+                record.update(self.validation(epoch), split=config.val_split)
+        record['seconds'] = round(time.time() - start, 2)
+        self.state['epoch'] = epoch
+        if not self.worker.chief:
+            self.log.say('epoch %3d  loss %.4f  %.0fs' % (epoch, mean_loss, record['seconds']))
+            return
+        self.log.add(record)  # before the checkpoint: a resume drops records past its epoch
+        self.checkpoint()
+        self.log.say('epoch %3d  loss %.4f  lr %.5f  %s  %.0fs' % (
+            epoch, mean_loss, record['lr'],
+            '%s %s' % (config.val_split, format_scores(record, METRIC_KEYS[:4]))
+            if 'IoU' in record else '(not scored)', record['seconds']))
+
+    def training(self, epoch):
+        """One pass over this worker's training batches; returns the mean loss."""
+        config = self.config
+        bar = tqdm(self.loader, desc='epoch %d' % epoch, unit='batch', leave=False,
+                   disable=config.no_progress)
+        return run_epoch(self.net, self.trainer, self.loss_fn, bar, self.ctx,
+                         config.grad_divisor, epoch,
+                         on_loss=lambda mean: bar.set_postfix(loss='%.4f' % mean),
+                         recovery=' The last good checkpoint is in %s.' % config.save_dir)
+
+    def validation(self, epoch):
+        """Score the selection split; keep the parameters of the best IoU and nIoU so far.
+        Returns the figures."""
+        config = self.config
+        scores = evaluate_split(self.net, self.val_set, self.ctx,
+                                batch_size=config.test_batch_size,
+                                num_workers=min(config.workers, 2), progress=False).scores()
+        for key in ('IoU', 'nIoU'):
+            if scores[key] > self.state['best'][key]:
+                self.state['best'][key] = scores[key]
+                self.state['best_epoch'][key] = epoch
+                save_parameters(self.net, os.path.join(config.save_dir, 'best_%s.params' % key))
+        return {key: scores[key] for key in METRIC_KEYS}
+
+    def checkpoint(self):
+        """Save the run's state at the end of the current epoch (atomically)."""
+        save_checkpoint(self.config.save_dir, self.net,
+                        self.worker.optimizer_to_save(self.trainer), self.state)
+
+    def finish(self):
+        """Export the best network, score it on the test split, write ``summary.json``."""
+        config, ctx = self.config, self.ctx
+        net = self.worker.final_network(self.net, self._build_network)
+        load_parameters(net, os.path.join(config.save_dir, 'best_IoU.params'), ctx=ctx)
+        prefix = os.path.join(config.save_dir, 'best')
+        export_model(net, prefix, input_shape=(1, 3, config.base_size, config.base_size),
+                     ctx=ctx[0])
+        scores = evaluate_split(net, self.test_set, ctx, batch_size=config.test_batch_size,
+                                num_workers=min(config.workers, 2),
+                                progress=not config.no_progress).scores()
+        summary = {
+            'arguments': config.to_dict(), 'versions': _versions(), 'seed': config.seed,
+            'best_epoch': self.state['best_epoch'], 'best_selection_scores': self.state['best'],
+            'selection_split': config.val_split, 'test_split': config.test_split,
+            'test': scores, 'exported': [prefix + '-symbol.json', prefix + '-0000.params'],
+        }
+        path = os.path.join(config.save_dir, 'summary.json')
+        write_json(path, summary)
+        self.log.say('Best epoch by IoU on %s: %d. %s/%s: %s'
+                     % (config.val_split, self.state['best_epoch'].get('IoU', 0),
+                        config.split_set, config.test_split, format_scores(scores)))
+        self.log.say('Exported %s-symbol.json / -0000.params; summary in %s' % (prefix, path))
+        return summary
+
+
+def train(config, ctx, echo=print, worker=None):
+    """Run (or resume) the training ``config`` describes; returns the summary dict (None
+    when stopped early, and on the workers other than 0 of a job)."""
+    return Trainer(config, ctx, worker=worker, echo=echo).run()
