@@ -172,29 +172,33 @@ def _mask_intensity(image):
 def decode_mask(content, location, threshold=None):
     """Decode mask bytes into an L image of 0 (background) and 255 (target).
 
-    ``threshold=None`` is strict: the mask must hold only 0 and its mode's full scale (255,
-    65535, 1.0), anything else is a :class:`DatasetError` naming ``location`` and the values.
-    With a number t (0 <= t < 255, on the 0..255 scale whatever the bit depth) a pixel is a
-    target where its intensity exceeds t. Returns ``(mask, changed)``, ``changed`` saying
-    whether binarising altered any pixel (the mask held values other than 0 and full scale).
+    A mask's intensity is its grey level, or its brightest channel in colour (a red target
+    is a target), on the 0..255 scale whatever the bit depth (a 16-bit v is v * 255 / 65535,
+    unrounded). ``threshold=None`` is strict: only 0 and full scale (255, 65535, 1.0) are
+    allowed, anything else is a :class:`DatasetError` naming ``location`` and the values.
+    With a number t (0 <= t < 255) a pixel is a target where its intensity exceeds t.
+    Returns ``(mask, changed)``: whether binarising altered any pixel (the mask held values
+    other than 0 and full scale).
     """
     try:
         image = decode_strict(content)
-        if threshold is None:
-            mask = _to_8bit(image, exact=True).convert('L')
-            values = np.asarray(mask)
-            bad = (values != 0) & (values != 255)
-            if bad.any():
-                raise ValueError('it has values other than 0 and 255 (%s); masks must be '
-                                 'binary, or give a binarisation threshold (mask_threshold)'
-                                 % ', '.join(map(str, np.unique(values[bad])[:8])))
-            return mask, False
         intensity = _mask_intensity(image)
+        odd = (intensity != 0) & (intensity != 255)
+        if threshold is None and odd.any():
+            full = _FULL_SCALE.get(image.mode)
+            if full is not None:
+                raw = np.unique(np.asarray(image, dtype=np.float64)[odd])
+                raise ValueError('its %s values %s have no exact 8-bit equivalent (a binary '
+                                 'mask holds 0 and %g); give a binarisation threshold '
+                                 '(mask_threshold) to accept it'
+                                 % (image.mode, ', '.join('%g' % v for v in raw[:4]), full))
+            raise ValueError('it has values other than 0 and 255 (%s); masks must be binary, '
+                             'or give a binarisation threshold (mask_threshold)'
+                             % ', '.join('%g' % v for v in np.unique(intensity[odd])[:8]))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DatasetError('Cannot read mask %s: %s.' % (location, err)) from None
-    changed = bool(((intensity != 0) & (intensity != 255)).any())
-    binary = np.where(intensity > threshold, 255, 0).astype(np.uint8)
-    return Image.fromarray(binary, 'L'), changed
+    binary = np.where(intensity > (127 if threshold is None else threshold), 255, 0)
+    return Image.fromarray(binary.astype(np.uint8), 'L'), bool(odd.any())
 
 
 def read_image(path, mode='RGB', exact=False):
