@@ -57,16 +57,19 @@ def _target(root, folder, name):
 
 
 def _copy_nested(content, kind, root, budget, location):
-    """The members of a nested images.zip / masks.zip, each checked, flattened into kind/."""
+    """The members of a nested images.zip / masks.zip, all checked before any is written,
+    flattened into kind/."""
     handle = open_zip(content, location)
     with handle:
         infos = handle.infolist()
         budget.check_count(len(infos), location)
+        plan = []
         for info in infos:
             name = member_name(info, location)
-            if _skipped(name):
-                continue
-            _expected(kind, name, location)
+            if not _skipped(name):
+                _expected(kind, name, location)
+                plan.append((info, name))
+        for info, name in plan:
             copy_member(handle, info, _target(root, kind, name), budget, location)
 
 
@@ -81,31 +84,34 @@ def _release_prefix(names, location):
 
 
 def _copy_zip(path, root, budget):
-    """The release's files from the repository archive at ``path``."""
+    """The release's files from the repository archive at ``path``; every member is checked
+    before any is written (other files of the repository, such as README.md, are left)."""
     handle = open_zip(path, path)
     with handle:
         infos = handle.infolist()
         budget.check_count(len(infos), path)
         names = [member_name(info, path) for info in infos]  # any bad member refuses it all
         prefix = _release_prefix(names, path)
-        found = set()
+        plan = []
         for info, name in zip(infos, names):
             if _skipped(name) or not name.startswith(prefix):
                 continue
             parts = name[len(prefix):].split('/')
             if len(parts) == 1 and parts[0] in ('images.zip', 'masks.zip'):
-                kind = parts[0][:-4]
-                _copy_nested(read_member(handle, info, budget, path), kind, root, budget,
-                             '%s:%s' % (path, name))
-                found.add(kind)
+                plan.append((info, name, parts[0][:-4], True))
             elif len(parts) >= 2 and parts[0] in EXTENSIONS:
                 if len(parts) > 2:
                     raise ArchiveError('%s: %s sits in a sub-folder of %s/, which the release '
                                        'does not have; it is refused.' % (path, name, parts[0]))
                 _expected(parts[0], name, path)
-                copy_member(handle, info, _target(root, parts[0], name), budget, path)
-                found.add(parts[0])
-    _check_found(found, path)
+                plan.append((info, name, parts[0], False))
+        _check_found({kind for _, _, kind, _ in plan}, path)
+        for info, name, kind, nested in plan:
+            if nested:
+                _copy_nested(read_member(handle, info, budget, path), kind, root, budget,
+                             '%s:%s' % (path, name))
+            else:
+                copy_member(handle, info, _target(root, kind, name), budget, path)
 
 
 def _check_found(found, location):
@@ -124,37 +130,38 @@ def _find_release(folder):
 
 
 def _copy_folder(source, root, budget):
-    """The release's files from a clone at ``source`` (no links followed, none copied)."""
-    found = set()
+    """The release's files from a clone at ``source``; every file is checked (no links, no
+    stray files) before any is copied."""
+    nested, plan = [], []
     for kind in ('images', 'masks'):
         archive = os.path.join(source, kind + '.zip')
         if os.path.isfile(archive) and not os.path.isdir(os.path.join(source, kind)):
             if os.path.islink(archive):
                 raise ArchiveError('%s is a symbolic link; it is refused.' % archive)
-            with open(archive, 'rb') as handle:
-                content = handle.read(budget.max_bytes + 1)
-            budget.spend(len(content), archive)
-            _copy_nested(content, kind, root, budget, archive)
-            found.add(kind)
+            nested.append((archive, kind))
     for folder in EXTENSIONS:
         path = os.path.join(source, folder)
-        if folder in found or not os.path.isdir(path):
+        if not os.path.isdir(path):
             continue
-        names = sorted(os.listdir(path))
+        names = sorted(n for n in os.listdir(path) if not n.startswith('.'))
         budget.check_count(len(names), path)
         for name in names:
             location = os.path.join(path, name)
-            if name.startswith('.'):
-                continue
             if os.path.islink(location) or not os.path.isfile(location):
                 raise ArchiveError('%s is a symbolic link or a folder, which the release does '
                                    'not have in %s/; it is refused.' % (location, folder))
             _expected(folder, name, path)
-            budget.add_file(location)
-            budget.spend(os.path.getsize(location), location)
-            shutil.copyfile(location, _target(root, folder, name))
-        found.add(folder)
-    _check_found(found, source)
+            plan.append((location, folder, name))
+    _check_found({kind for _, kind in nested} | {folder for _, folder, _ in plan}, source)
+    for archive, kind in nested:
+        with open(archive, 'rb') as handle:
+            content = handle.read(budget.max_bytes + 1)
+        budget.spend(len(content), archive)
+        _copy_nested(content, kind, root, budget, archive)
+    for location, folder, name in plan:
+        budget.add_file(location)
+        budget.spend(os.path.getsize(location), location)
+        shutil.copyfile(location, _target(root, folder, name))
 
 
 def prepare(root=None, source=None, url=ARCHIVE_URL, sha256=None, max_bytes=MAX_BYTES,
