@@ -9,7 +9,8 @@ Inference runs a batch of --batch-size at --size, the training step a batch at
 With --data-root the batches are SIRST images (test images for inference, augmented
 trainval crops for training), the INT8 form is calibrated on trainval images, the
 training data pipeline is timed, and --evaluate times the whole evaluation of the test
-split per form. Without it they are random data.
+split per form. Without it they are random data. --pipeline-datasets times the training data
+pipeline of each named dataset (through the dataset registry, at its protocol's crop size).
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import argparse
@@ -23,7 +24,7 @@ import mxnet as mx
 from model import list_models
 from model.inference import FORMS
 from utils.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
-                             bench_training, network_factory)
+                             bench_pipelines, bench_training, network_factory)
 from utils.context import parse_contexts
 
 
@@ -51,8 +52,25 @@ def build_parser():
     add('--model-root', default=None)
     add('--workers', type=int, default=2)
     add('--gpus', default='', help="e.g. '0'; empty for the CPU")
+    add('--pipeline-datasets', default='',
+        help='time the training data pipeline of each NAME=ROOT, comma separated (e.g. '
+             'sirst=../shared/sirst,nudt-sirst=../shared/nudt-sirst)')
     add('--json', default=None, help='write every figure to this JSON file')
     return parser
+
+
+def pipeline_datasets(text):
+    """``'a=root,b=root'`` -> ``[(name, dataset)]``: each dataset's training split from the
+    registry in ``train`` mode at its protocol's sizes (SIRST crops 480, NUDT-SIRST 256),
+    all made (and so checked) before any timing."""
+    from data import get_dataset
+    datasets = []
+    for item in filter(None, (part.strip() for part in text.split(','))):
+        name, sep, root = item.partition('=')
+        if not sep or not root:
+            raise ValueError('--pipeline-datasets takes NAME=ROOT items, not %r' % item)
+        datasets.append((name, get_dataset(name, root=root, split='train', mode='train')))
+    return datasets
 
 
 def _fmt(value, spec):
@@ -76,6 +94,11 @@ def print_table(title, rows, unit_flops, diff=True):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    try:
+        pipelines = pipeline_datasets(args.pipeline_datasets)
+    except (ValueError, FileNotFoundError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
     ctx = parse_contexts(args.gpus)[0]
     make_net = network_factory(args.net, args.blocks, pretrained=args.pretrained,
                                model_root=args.model_root)
@@ -125,6 +148,10 @@ def main(argv=None):
         report['training_data_pipeline'] = loader
         print('\nTraining data pipeline (decode + augment, %d workers): %.2f images/s'
               % (loader['workers'], loader['images_per_s']))
+
+    if pipelines:
+        print('\nTraining data pipeline per dataset (decode + augment, %d workers)' % args.workers)
+        report['data_pipelines'] = bench_pipelines(pipelines, args.batch_size, args.workers)
 
     if args.evaluate:
         if test_set is None:
