@@ -296,7 +296,7 @@ class SIRSTFiles(PairFiles):
             self.layout = 'zips'
         else:
             raise FileNotFoundError(
-                'No SIRST dataset at %s: looked for %s or %s.\n%s'
+                'No SIRST dataset at %s: looked for %s or %s. %s'
                 % (root, ' and '.join(folders), ' and '.join(zips), GET_DATA_HINT))
         self._zips = None
         self._names = None
