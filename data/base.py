@@ -4,6 +4,7 @@ A dataset subclass says where its files are (a :class:`~data.files.PairFiles`), 
 becomes an image and a mask name, where a split's list lives and its protocol's sizes; this
 class does the rest the same way for all of them.
 """
+import collections
 import copy
 import warnings
 
@@ -85,7 +86,9 @@ class PairedSegmentation(SegmentationDataset):
         ``label`` is how the log names the split (e.g. ``idx_320/train``)."""
         self.split_path = path
         self.label = label
-        self.ids = read_split_file(path, self._check_id, missing_hint)
+        # a training list may repeat ids to oversample them; a scored one may not (Pd)
+        self.ids = read_split_file(path, self._check_id, missing_hint,
+                                   allow_repeats=self.mode == 'train')
         problems = ['%s (no %s)' % (i, what) for i in self.ids
                     for kind, name, what in (('images', self.image_name(i), 'image'),
                                              ('masks', self.mask_name(i), 'mask'))
@@ -166,6 +169,10 @@ class PairedSegmentation(SegmentationDataset):
             raise DatasetError('%s has no ids %s' % (self.label, ', '.join(unknown[:8])))
         if mode is not None and mode not in self.MODES:
             raise DatasetError('Unknown mode %r; valid: %s' % (mode, ', '.join(self.MODES)))
+        repeated = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
+        if repeated and (mode or self.mode) != 'train':
+            raise DatasetError('%s: ids %s are repeated; a scored split lists each image once.'
+                               % (label or self.label, ', '.join(repeated[:8])))
         part = copy.copy(self)
         part.ids = list(ids)
         part.mode = mode or self.mode

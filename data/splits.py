@@ -2,8 +2,9 @@
 
 Every dataset reads its split files through :func:`read_split_file`, so the checks a split
 list needs are made once: it must exist, decode as UTF-8, list at least one id, list each id
-once (a repeated id is scored twice and changes Pd), and every id must name files inside the
-dataset (``check_id`` raises :class:`~data.files.UnsafePathError` otherwise).
+once where it is scored (a repeated id is scored twice and changes Pd; a training list may
+repeat ids to oversample them), and every id must name files inside the dataset
+(``check_id`` raises :class:`~data.files.UnsafePathError` otherwise).
 """
 import os
 
@@ -14,12 +15,13 @@ from .files import DatasetError, UnsafePathError
 __all__ = ['read_split_file', 'carve_ids']
 
 
-def read_split_file(path, check_id, missing_hint=''):
+def read_split_file(path, check_id, missing_hint='', allow_repeats=False):
     """The ids listed in the split file ``path``, in file order (blank lines skipped).
 
     ``check_id(image_id)`` is called for each id and may raise ``UnsafePathError``. Raises
     :class:`DatasetError` naming the file (and line) for a missing or unreadable file, bytes
-    that are not UTF-8, a refused or repeated id, or a list without ids.
+    that are not UTF-8, a refused id, a repeated one (unless ``allow_repeats``: a training
+    list oversampling), or a list without ids.
     """
     if not os.path.isfile(path):
         raise DatasetError('Split file %s does not exist%s' % (path, missing_hint or '.'))
@@ -42,7 +44,7 @@ def read_split_file(path, check_id, missing_hint=''):
         image_id = line.strip()
         if not image_id:
             continue
-        if image_id in first_line:
+        if image_id in first_line and not allow_repeats:
             raise DatasetError('Split file %s, line %d: id %r is listed again (first on line '
                                '%d); a repeated image is scored twice. Remove the repeat.'
                                % (path, number, image_id, first_line[image_id]))
@@ -52,7 +54,7 @@ def read_split_file(path, check_id, missing_hint=''):
             raise DatasetError('Split file %s, line %d: id %r is refused: %s. Ids name files '
                                'inside the dataset\'s images and masks folders; correct or '
                                'remove that line.' % (path, number, image_id, err)) from None
-        first_line[image_id] = number
+        first_line.setdefault(image_id, number)
         ids.append(image_id)
     if not ids:
         raise DatasetError('Split file %s lists no image ids.' % path)
@@ -60,15 +62,19 @@ def read_split_file(path, check_id, missing_hint=''):
 
 
 def carve_ids(ids, fraction, seed):
-    """Split ``ids`` into ``(kept, carved)``: ``round(fraction * len(ids))`` ids (at least
-    one, and at least one left) drawn with ``numpy.random.RandomState(seed)``, so the same
-    ids, fraction and seed always carve the same set. Both keep the order of ``ids``."""
+    """Split ``ids`` into ``(kept, carved)``: ``round(fraction * n)`` of its n distinct ids
+    (at least one, and at least one left) drawn with ``numpy.random.RandomState(seed)``, so
+    the same ids, fraction and seed always carve the same set. ``carved`` lists each id once;
+    ``kept`` keeps every occurrence of the others (a training list's oversampling), both in
+    the order of ``ids``."""
     if not 0 < fraction < 1:
         raise DatasetError('The validation fraction must lie strictly between 0 and 1, not %r.'
                            % (fraction,))
-    if len(ids) < 2:
-        raise DatasetError('A split of %d image cannot give up a validation set.' % len(ids))
-    count = min(max(1, int(round(fraction * len(ids)))), len(ids) - 1)
-    chosen = set(np.random.RandomState(seed).permutation(len(ids))[:count].tolist())
-    return ([i for n, i in enumerate(ids) if n not in chosen],
-            [i for n, i in enumerate(ids) if n in chosen])
+    distinct = list(dict.fromkeys(ids))
+    if len(distinct) < 2:
+        raise DatasetError('A split of %d image cannot give up a validation set.'
+                           % len(distinct))
+    count = min(max(1, int(round(fraction * len(distinct)))), len(distinct) - 1)
+    picks = np.random.RandomState(seed).permutation(len(distinct))[:count].tolist()
+    chosen = {distinct[n] for n in picks}
+    return [i for i in ids if i not in chosen], [i for i in distinct if i in chosen]

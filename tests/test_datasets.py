@@ -10,6 +10,7 @@ from PIL import Image
 from data import (DatasetError, FolderSegmentation, NUDTSIRSTSegmentation, SIRSTSegmentation,
                   dataset_protocol, get_dataset, list_datasets, training_sets)
 from data.files import decode_mask
+from data.splits import carve_ids
 from data.transforms import MEAN, STD
 
 
@@ -119,6 +120,14 @@ def test_nudt_sirst_validation_is_carved_off_train_deterministically(nudt_sirst_
     with pytest.raises(DatasetError) as err:
         training_sets('nudt-sirst', root=nudt_sirst_root, val_fraction=1.5)
     assert 'between 0 and 1' in str(err.value)
+
+
+def test_carving_a_training_list_that_oversamples_keeps_validation_apart():
+    kept, carved = carve_ids(['a', 'b', 'a', 'c', 'd', 'a'], 0.5, seed=1)
+    assert len(carved) == 2 == len(set(carved)) and not set(carved) & set(kept)
+    assert sorted(set(kept) | set(carved)) == ['a', 'b', 'c', 'd']
+    assert kept.count('a') == (3 if 'a' in kept else 0)  # oversampling kept for training
+    assert carve_ids(['a', 'b', 'a', 'c', 'd', 'a'], 0.5, seed=1) == (kept, carved)
 
 
 def test_nudt_sirst_missing_or_without_a_split(nudt_sirst_root, tmp_path):

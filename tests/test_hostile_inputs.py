@@ -441,6 +441,9 @@ def test_a_split_file_that_is_not_utf8_or_repeats_an_id(small_sirst, checkpoint_
     assert "%s, line 4: id 'Misc_1'" % split in str(err.value)
     assert 'first on line 1' in str(err.value)
     _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, split, 'line 4', 'Misc_1')
+    # a list read for training only may repeat ids to oversample them: nothing is scored
+    assert SIRSTSegmentation(small_sirst, split='test', mode='train').ids == [
+        'Misc_1', 'Misc_10', 'Misc_1']
     with open(split, 'wb') as handle:  # a byte-order mark and Windows line ends are fine
         handle.write(b'\xef\xbb\xbfMisc_1\r\nMisc_10\r\n')
     assert SIRSTSegmentation(small_sirst, split='test').ids == ['Misc_1', 'Misc_10']
