@@ -33,7 +33,10 @@ A command maps its options onto keyword arguments one to one:
 
 Every failure is a :class:`~data.files.DatasetError` (or ``FileNotFoundError`` for a missing
 SIRST) with a one-line message naming the culprit; commands print it as ``error: ...``.
-Call ``dataset.verify()`` before long work: it decodes every file of the split.
+Call ``dataset.verify()`` before long work: it decodes every file of the split (and counts
+the masks a threshold changes); ``dataset.describe()`` is one line for the log (name, split,
+size, mode, sizes, mask handling), ``dataset.label`` names the split (``idx_320/test``).
+A training list may repeat ids (oversampling); a scored one may not.
 """
 import inspect
 
