@@ -6,6 +6,7 @@ class does the rest the same way for all of them.
 """
 import collections
 import copy
+import numbers
 import warnings
 
 import numpy as np
@@ -52,11 +53,12 @@ class PairedSegmentation(SegmentationDataset):
         base_size = self.BASE_SIZE if base_size is None else base_size
         crop_size = self.CROP_SIZE if crop_size is None else crop_size
         for name, value in (('base_size', base_size), ('crop_size', crop_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise DatasetError('%s must be a positive whole number of pixels, not %r.'
                                    % (name, value))
+        base_size, crop_size = int(base_size), int(crop_size)  # numpy integers too
         if mask_threshold is not None and (
-                isinstance(mask_threshold, bool) or not isinstance(mask_threshold, (int, float))
+                isinstance(mask_threshold, bool) or not isinstance(mask_threshold, numbers.Real)
                 or not 0 <= mask_threshold < 255):
             raise DatasetError('mask_threshold must be a number from 0 to below 255 (a pixel '
                                'is a target where its value exceeds it), not %r.'

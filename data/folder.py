@@ -86,6 +86,9 @@ class FolderSegmentation(PairedSegmentation):
                  **kwargs):
         if not root:
             raise DatasetError('The folder dataset needs its root folder (--data-root).')
+        if not isinstance(split, str) or not split:
+            raise DatasetError('The folder dataset needs a split name or list file, not %r.'
+                               % (split,))
         root = os.path.abspath(os.path.expanduser(root))
         if not os.path.isdir(root):
             raise DatasetError('Dataset folder %s does not exist.' % root)
