@@ -137,6 +137,8 @@ def test_nudt_sirst_missing_or_without_a_split(nudt_sirst_root, tmp_path):
     assert 'val.txt does not exist' in message and 'train.txt, test.txt' in message
     message = _error(name='nudt-sirst', root=nudt_sirst_root, split_set='60_40')
     assert '50_50, 70_20' in message
+    for size in (0, 25.5, True):
+        assert 'base_size' in _error(name='nudt-sirst', root=nudt_sirst_root, base_size=size)
 
 
 # --- any folder -------------------------------------------------------------------------------
