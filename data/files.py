@@ -308,12 +308,14 @@ class SIRSTFiles(PairFiles):
 
     def _open_zips(self):
         if self._zips is None or self._zips[0] != os.getpid():
-            try:
-                handles = {kind: zipfile.ZipFile(os.path.join(self.root, kind + '.zip'))
-                           for kind in self.KINDS}
-            except (OSError, zipfile.BadZipFile) as err:
-                raise DatasetError('Cannot open the SIRST archives in %s: %s. %s'
-                                   % (self.root, err, GET_DATA_HINT)) from None
+            handles = {}
+            for kind in self.KINDS:
+                path = os.path.join(self.root, kind + '.zip')
+                try:
+                    handles[kind] = zipfile.ZipFile(path)
+                except (OSError, zipfile.BadZipFile) as err:
+                    raise DatasetError('Cannot open %s: %s. %s' % (path, err, GET_DATA_HINT)) \
+                        from None
             self._zips = (os.getpid(), handles)
             if self._names is None:  # members may sit in a sub-folder of the archive
                 self._names = {kind: {os.path.basename(n): n for n in handle.namelist()

@@ -504,6 +504,19 @@ def _prepare_cli(*args):
     return result.returncode, result.stdout, result.stderr
 
 
+def test_a_dataset_whose_images_zip_is_not_a_zip(small_sirst, checkpoint_dir, tmp_path, capsys):
+    for kind in ('images', 'masks'):
+        shutil.make_archive(os.path.join(small_sirst, kind), 'zip', small_sirst, kind)
+        shutil.rmtree(os.path.join(small_sirst, kind))
+    with open(os.path.join(small_sirst, 'images.zip'), 'wb') as handle:
+        handle.write(b'<html>not found</html>')
+    with pytest.raises(DatasetError) as err:
+        SIRSTSegmentation(small_sirst, split='test')
+    path = os.path.join(small_sirst, 'images.zip')
+    assert path in str(err.value) and 'File is not a zip file' in str(err.value)
+    _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, path, 'not a zip file')
+
+
 def test_prepare_takes_the_release_and_refuses_archives_that_are_not_zips(small_sirst, tmp_path):
     from data.prepare import prepare
     archive = _release_zip(small_sirst, str(tmp_path / 'sirst.zip'))
