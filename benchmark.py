@@ -9,7 +9,8 @@ Inference runs a batch of --batch-size at --size, the training step a batch at
 With --data-root the batches are SIRST images (test images for inference, augmented
 trainval crops for training), the INT8 form is calibrated on trainval images, the
 training data pipeline is timed, and --evaluate times the whole evaluation of the test
-split per form. Without it they are random data.
+split per form. Without it they are random data. --pipeline-datasets times the training data
+pipeline of each named dataset (through the dataset registry, at its protocol's crop size).
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import os
@@ -24,7 +25,7 @@ from cli.options import (CommandParser, add_data_options, add_device_options,
                          add_model_options, add_weights_options, count, side, weights_path)
 from deployment.inference import FORMS
 from engine.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
-                              bench_training, network_factory)
+                              bench_pipelines, bench_training, network_factory)
 from metric import format_scores
 from utils.atomic import write_json
 
@@ -49,8 +50,25 @@ def build_parser():
     add('--evaluate-forms', default='hybrid,onednn,int8')
     count(parser, '--workers', default=2, at_least=0)
     add_device_options(parser)
+    add('--pipeline-datasets', default='',
+        help='time the training data pipeline of each NAME=ROOT, comma separated (e.g. '
+             'sirst=../shared/sirst,nudt-sirst=../shared/nudt-sirst)')
     add('--json', default=None, help='write every figure to this JSON file')
     return parser
+
+
+def pipeline_datasets(text):
+    """``'a=root,b=root'`` -> ``[(name, dataset)]``: each dataset's training split from the
+    registry in ``train`` mode at its protocol's sizes (SIRST crops 480, NUDT-SIRST 256),
+    all made (and so checked) before any timing."""
+    from data import get_dataset
+    datasets = []
+    for item in filter(None, (part.strip() for part in text.split(','))):
+        name, sep, root = item.partition('=')
+        if not sep or not root:
+            raise ValueError('--pipeline-datasets takes NAME=ROOT items, not %r' % item)
+        datasets.append((name, get_dataset(name, root=root, split='train', mode='train')))
+    return datasets
 
 
 def _fmt(value, spec):
@@ -83,6 +101,10 @@ def main(argv=None):
                + args.evaluate_forms.split(',') if f and f not in FORMS]
     if unknown:
         parser.error('unknown form %s; the forms are %s' % (unknown[0], ', '.join(FORMS)))
+    try:
+        pipelines = pipeline_datasets(args.pipeline_datasets)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
     ctx = parse_contexts(args.gpus)[0]
     make_net = network_factory(args.net, args.blocks, pretrained=args.pretrained,
                                model_root=args.model_root, weights=weights,
@@ -133,6 +155,10 @@ def main(argv=None):
         report['training_data_pipeline'] = loader
         print('\nTraining data pipeline (decode + augment, %d workers): %.2f images/s'
               % (loader['workers'], loader['images_per_s']))
+
+    if pipelines:
+        print('\nTraining data pipeline per dataset (decode + augment, %d workers)' % args.workers)
+        report['data_pipelines'] = bench_pipelines(pipelines, args.batch_size, args.workers)
 
     if args.evaluate:
         if test_set is None:

@@ -5,20 +5,119 @@
     python -m data.prepare --source sirst-master.zip --root /data/sirst
 
 The result is the unpacked layout (images/, masks/, idx_320/, idx_427/) under --root
-(default $SIRST_ROOT or ~/.mxnet/datasets/sirst).
+(default $SIRST_ROOT or ~/.mxnet/datasets/sirst). Archives are untrusted: only the release's
+files are taken (images/*.png, masks/*.png|xml, idx_*/*.txt, or images.zip and masks.zip
+holding them), any member that is a link or a path out of its folder refuses the archive,
+and everything written is bounded (data.archive.MAX_BYTES, MAX_FILES). A download is
+checked against its recorded sha256 (or --sha256).
 """
 import argparse
 import os
 import shutil
 import sys
 import tempfile
-import urllib.request
-import zipfile
 
-from .files import DatasetError, resolve_root
+from .archive import (ArchiveError, Budget, MAX_BYTES, MAX_FILES, check_sha256, copy_member,
+                      download, member_name, open_zip, read_member)
+from .files import DatasetError, resolve_root, safe_join
 from .sirst import SIRSTSegmentation
 
-ARCHIVE_URL = 'https://github.com/YimianDai/sirst/archive/refs/heads/master.zip'
+#: the official repository at a fixed commit (the newest when this was written), so the
+#: archive's bytes, and so its sha256, do not move with the branch
+ARCHIVE_COMMIT = '9ad1a3f900b845853eba25369d9c5e6f661e0479'
+ARCHIVE_URL = 'https://github.com/YimianDai/sirst/archive/%s.zip' % ARCHIVE_COMMIT
+#: sha256 of each archive a download is checked against. TO BE FILLED: the value for
+#: ARCHIVE_URL could not be computed where this was written (no network); until it is, a
+#: download stops, prints the archive's sha256 and asks for --sha256 after checking it.
+KNOWN_SHA256 = {ARCHIVE_URL: None}
+
+SPLIT_SETS = ('idx_320', 'idx_427')
+#: the extensions each folder of the release holds
+EXTENSIONS = {'images': ('.png',), 'masks': ('.png', '.xml'), 'idx_320': ('.txt',),
+              'idx_427': ('.txt',)}
+
+
+def _skipped(name):
+    """Folder entries and the hidden files of some systems (__MACOSX/, .DS_Store)."""
+    return (name.endswith('/') or name.startswith('__MACOSX/')
+            or os.path.basename(name.rstrip('/')).startswith('.'))
+
+
+def _expected(folder, name, location):
+    """Refuse a file of ``folder`` whose extension the release does not have there."""
+    if not name.lower().endswith(EXTENSIONS[folder]):
+        raise ArchiveError('%s: %s is not a file the SIRST release has in %s/ (only %s); it '
+                           'is refused.' % (location, name, folder, ', '.join(EXTENSIONS[folder])))
+
+
+def _target(root, folder, name):
+    target = safe_join(os.path.join(root, folder), os.path.basename(name))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    return target
+
+
+def _copy_nested(content, kind, root, budget, location):
+    """The members of a nested images.zip / masks.zip, all checked before any is written,
+    flattened into kind/."""
+    handle = open_zip(content, location)
+    with handle:
+        infos = handle.infolist()
+        budget.check_count(len(infos), location)
+        plan = []
+        for info in infos:
+            name = member_name(info, location)
+            if not _skipped(name):
+                _expected(kind, name, location)
+                plan.append((info, name))
+        for info, name in plan:
+            copy_member(handle, info, _target(root, kind, name), budget, location)
+
+
+def _release_prefix(names, location):
+    """The folder inside the archive that holds idx_320/ ('' at its top)."""
+    for name in names:
+        parts = name.split('/')
+        if 'idx_320' in parts[:-1]:
+            return ''.join(part + '/' for part in parts[:parts.index('idx_320')])
+    raise DatasetError('%s holds no idx_320/ folder: it is not the official SIRST release.'
+                       % location)
+
+
+def _copy_zip(path, root, budget):
+    """The release's files from the repository archive at ``path``; every member is checked
+    before any is written (other files of the repository, such as README.md, are left)."""
+    handle = open_zip(path, path)
+    with handle:
+        infos = handle.infolist()
+        budget.check_count(len(infos), path)
+        names = [member_name(info, path) for info in infos]  # any bad member refuses it all
+        prefix = _release_prefix(names, path)
+        plan = []
+        for info, name in zip(infos, names):
+            if _skipped(name) or not name.startswith(prefix):
+                continue
+            parts = name[len(prefix):].split('/')
+            if len(parts) == 1 and parts[0] in ('images.zip', 'masks.zip'):
+                plan.append((info, name, parts[0][:-4], True))
+            elif len(parts) >= 2 and parts[0] in EXTENSIONS:
+                if len(parts) > 2:
+                    raise ArchiveError('%s: %s sits in a sub-folder of %s/, which the release '
+                                       'does not have; it is refused.' % (path, name, parts[0]))
+                _expected(parts[0], name, path)
+                plan.append((info, name, parts[0], False))
+        _check_found({kind for _, _, kind, _ in plan}, path)
+        for info, name, kind, nested in plan:
+            if nested:
+                _copy_nested(read_member(handle, info, budget, path), kind, root, budget,
+                             '%s:%s' % (path, name))
+            else:
+                copy_member(handle, info, _target(root, kind, name), budget, path)
+
+
+def _check_found(found, location):
+    for kind in ('images', 'masks'):
+        if kind not in found:
+            raise DatasetError('%s has neither %s/ nor %s.zip.' % (location, kind, kind))
 
 
 def _find_release(folder):
@@ -30,47 +129,64 @@ def _find_release(folder):
                        % folder)
 
 
-def _copy_release(source, root):
+def _copy_folder(source, root, budget):
+    """The release's files from a clone at ``source``; every file is checked (no links, no
+    stray files) before any is copied."""
+    nested, plan = [], []
     for kind in ('images', 'masks'):
-        target = os.path.join(root, kind)
-        os.makedirs(target, exist_ok=True)
-        folder, archive = os.path.join(source, kind), os.path.join(source, kind + '.zip')
-        if os.path.isdir(folder):
-            for name in os.listdir(folder):
-                shutil.copy2(os.path.join(folder, name), target)
-        elif os.path.isfile(archive):
-            with zipfile.ZipFile(archive) as handle:
-                for member in handle.namelist():
-                    if not member.endswith('/'):
-                        with open(os.path.join(target, os.path.basename(member)), 'wb') as out:
-                            out.write(handle.read(member))
-        else:
-            raise DatasetError('%s has neither %s/ nor %s.zip.' % (source, kind, kind))
-    for split_set in ('idx_320', 'idx_427'):
-        if os.path.isdir(os.path.join(source, split_set)):
-            shutil.copytree(os.path.join(source, split_set), os.path.join(root, split_set),
-                            dirs_exist_ok=True)
+        archive = os.path.join(source, kind + '.zip')
+        if os.path.isfile(archive) and not os.path.isdir(os.path.join(source, kind)):
+            if os.path.islink(archive):
+                raise ArchiveError('%s is a symbolic link; it is refused.' % archive)
+            nested.append((archive, kind))
+    for folder in EXTENSIONS:
+        path = os.path.join(source, folder)
+        if not os.path.isdir(path):
+            continue
+        names = sorted(n for n in os.listdir(path) if not n.startswith('.'))
+        budget.check_count(len(names), path)
+        for name in names:
+            location = os.path.join(path, name)
+            if os.path.islink(location) or not os.path.isfile(location):
+                raise ArchiveError('%s is a symbolic link or a folder, which the release does '
+                                   'not have in %s/; it is refused.' % (location, folder))
+            _expected(folder, name, path)
+            plan.append((location, folder, name))
+    _check_found({kind for _, kind in nested} | {folder for _, folder, _ in plan}, source)
+    for archive, kind in nested:
+        with open(archive, 'rb') as handle:
+            content = handle.read(budget.max_bytes + 1)
+        budget.spend(len(content), archive)
+        _copy_nested(content, kind, root, budget, archive)
+    for location, folder, name in plan:
+        budget.add_file(location)
+        budget.spend(os.path.getsize(location), location)
+        shutil.copyfile(location, _target(root, folder, name))
 
 
-def prepare(root=None, source=None, url=ARCHIVE_URL):
-    """Fill ``root`` from ``source`` (folder or zip) or a download of ``url``."""
+def prepare(root=None, source=None, url=ARCHIVE_URL, sha256=None, max_bytes=MAX_BYTES,
+            max_files=MAX_FILES):
+    """Fill ``root`` from ``source`` (folder or zip) or a download of ``url``; returns
+    ``(root, counts of idx_320's splits)``. ``sha256`` checks the archive (a download is
+    always checked, against ``KNOWN_SHA256`` when not given); ``max_bytes`` and
+    ``max_files`` bound what is written."""
     root = resolve_root(root)
+    budget = Budget(max_bytes, max_files)
     with tempfile.TemporaryDirectory() as scratch:
         if source is None:
-            source = os.path.join(scratch, 'sirst.zip')
-            try:
-                urllib.request.urlretrieve(url, source)
-            except OSError as err:
-                raise DatasetError('Could not download %s (%s). Download or clone the official '
-                                   'SIRST repository elsewhere and run again with --source.'
-                                   % (url, err)) from None
-        if os.path.isfile(source) and zipfile.is_zipfile(source):
-            with zipfile.ZipFile(source) as handle:
-                handle.extractall(os.path.join(scratch, 'unpacked'))
-            source = os.path.join(scratch, 'unpacked')
-        elif not os.path.isdir(source):
+            source = download(url, os.path.join(scratch, 'sirst.zip'), max_bytes)
+            check_sha256(source, sha256 or KNOWN_SHA256.get(url), url)
+        elif sha256 is not None:
+            if not os.path.isfile(source):
+                raise DatasetError('--sha256 checks an archive, but --source %s is not a file.'
+                                   % source)
+            check_sha256(source, sha256, source)
+        if os.path.isfile(source):
+            _copy_zip(source, root, budget)
+        elif os.path.isdir(source):
+            _copy_folder(_find_release(source), root, budget)
+        else:
             raise DatasetError('--source %s is neither a folder nor a zip archive.' % source)
-        _copy_release(_find_release(source), root)
     counts = {split: len(SIRSTSegmentation(root, split=split, split_set='idx_320'))
               for split in SIRSTSegmentation.SPLITS}
     return root, counts
@@ -82,11 +198,16 @@ def main(argv=None):
     parser.add_argument('--source', default=None,
                         help='a clone of the official repository or a zip of it')
     parser.add_argument('--url', default=ARCHIVE_URL)
+    parser.add_argument('--sha256', default=None,
+                        help='the archive\'s expected sha256 (a download is always checked)')
     args = parser.parse_args(argv)
     try:
-        root, counts = prepare(args.root, args.source, args.url)
+        root, counts = prepare(args.root, args.source, args.url, args.sha256)
     except (DatasetError, FileNotFoundError) as err:
         print('error: %s' % err, file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk or an unwritable root
+        print('error: cannot write the dataset: %s' % err, file=sys.stderr)
         return 2
     print('SIRST ready at %s (idx_320: %s)' % (root, ', '.join('%s %d' % kv
                                                               for kv in counts.items())))

@@ -164,6 +164,20 @@ def bench_loader(dataset, batch_size=8, num_workers=2, batches=10):
     return {'workers': num_workers, 'images_per_s': count / (time.perf_counter() - start)}
 
 
+def bench_pipelines(datasets, batch_size=8, num_workers=2, log=print):
+    """:func:`bench_loader` for each ``(name, dataset)`` of ``datasets`` (training splits in
+    ``train`` mode, e.g. from the registry at their protocol's sizes), one row each."""
+    rows = []
+    for name, dataset in datasets:
+        row = dict(dataset=name, split=dataset.label, images=len(dataset),
+                   crop_size=dataset.crop_size, base_size=dataset.base_size,
+                   **bench_loader(dataset, batch_size, num_workers))
+        rows.append(row)
+        log('  %-11s %-16s crop %4d: %8.2f images/s' % (name, row['split'], row['crop_size'],
+                                                          row['images_per_s']))
+    return rows
+
+
 def bench_evaluation(make_net, dataset, forms=('hybrid', 'onednn'), ctx=None, batch_size=8,
                      num_workers=2, calib_data=None, log=print):
     """Wall time of the whole evaluation pipeline (loading, inference, every metric) on

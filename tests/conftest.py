@@ -1,7 +1,9 @@
-"""Shared fixtures: the real SIRST data and released checkpoint, found through settings.
+"""Shared fixtures: the real SIRST and NUDT-SIRST data and released checkpoint, found
+through settings.
 
-``SIRST_ROOT`` and ``ACM_MODEL_ROOT`` point at them (``.ci/run`` sets both to ``../shared``);
-unset, the sibling ``../shared`` folder of the checkout is used. Tests never write there.
+``SIRST_ROOT``, ``NUDT_SIRST_ROOT`` and ``ACM_MODEL_ROOT`` point at them (``.ci/run`` sets
+them to ``../shared``); unset, the sibling ``../shared`` folder of the checkout is used.
+Tests never write there.
 """
 import os
 import shutil
@@ -30,6 +32,12 @@ def _required_dir(env, default, what):
 @pytest.fixture(scope='session')
 def sirst_root():
     return _required_dir('SIRST_ROOT', os.path.join(SHARED, 'sirst'), 'SIRST dataset')
+
+
+@pytest.fixture(scope='session')
+def nudt_sirst_root():
+    return _required_dir('NUDT_SIRST_ROOT', os.path.join(SHARED, 'nudt-sirst'),
+                         'NUDT-SIRST dataset')
 
 
 @pytest.fixture(scope='session')

@@ -59,3 +59,20 @@ def test_timed_rounds_takes_the_steps_in_turns():
                            repeats=3, warmup=1)
     assert calls == ['a', 'b'] + ['a', 'b'] * 3
     assert set(seconds) == {'a', 'b'} and all(len(s) == 3 for s in seconds.values())
+
+
+def test_benchmark_times_the_data_pipeline_of_each_dataset(sirst_root, nudt_sirst_root,
+                                                           tmp_path, capsys):
+    out = tmp_path / 'pipelines.json'
+    assert benchmark.main(['--forms', '', '--train-forms', '', '--batch-size', '2',
+                           '--workers', '0', '--json', str(out), '--pipeline-datasets',
+                           'sirst=%s,nudt-sirst=%s' % (sirst_root, nudt_sirst_root)]) == 0
+    rows = json.loads(out.read_text())['data_pipelines']
+    assert [(r['dataset'], r['split'], r['images'], r['crop_size']) for r in rows] == [
+        ('sirst', 'idx_320/train', 160, 480), ('nudt-sirst', '50_50/train', 663, 256)]
+    assert all(r['images_per_s'] > 0 for r in rows)
+    capsys.readouterr()
+    assert benchmark.main(['--forms', '', '--train-forms', '',
+                           '--pipeline-datasets', 'irstd=%s' % sirst_root]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and 'sirst, nudt-sirst, folder' in err

@@ -415,3 +415,206 @@ def test_predict_gives_every_input_its_own_outputs_and_keeps_existing_ones(
 def test_output_names_never_take_another_inputs_name():
     names = predict.output_names(['x/img.png', 'y/img.png', 'img.jpg', 'z/img-2.png'])
     assert names == ['img', 'img-3', 'img-4', 'img-2']
+
+
+# --- 6-8. split files, oversized images and archives -----------------------------------------
+
+def _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, *words):
+    """evaluate.py stops with exit 2 and one line naming ``words``, writing nothing."""
+    out = str(tmp_path / 'eval-out')
+    assert evaluate.main(['--pretrained', '--model-root', checkpoint_dir, '--data-root',
+                          small_sirst, '--out', out, '--no-progress']) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith('error: '), err
+    for word in words:
+        assert word in err, (word, err)
+    assert not os.path.exists(out)
+
+
+def test_a_split_file_that_is_not_utf8_or_repeats_an_id(small_sirst, checkpoint_dir, tmp_path,
+                                                        capsys):
+    split = os.path.join(small_sirst, 'idx_320', 'test.txt')
+    with open(split, 'wb') as handle:
+        handle.write(b'Misc_1\nMisc_10\n\xff\xfeMisc_100\n')
+    with pytest.raises(DatasetError) as err:
+        SIRSTSegmentation(small_sirst, split='test')
+    assert '%s, line 3' % split in str(err.value) and 'UTF-8' in str(err.value)
+    _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, split, 'line 3', 'UTF-8')
+    with open(split, 'w') as handle:  # a repeat would be scored twice and change Pd
+        handle.write('Misc_1\nMisc_10\n\nMisc_1\n')
+    with pytest.raises(DatasetError) as err:
+        SIRSTSegmentation(small_sirst, split='test')
+    assert "%s, line 4: id 'Misc_1'" % split in str(err.value)
+    assert 'first on line 1' in str(err.value)
+    _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, split, 'line 4', 'Misc_1')
+    # a list read for training only may repeat ids to oversample them: nothing is scored
+    assert SIRSTSegmentation(small_sirst, split='test', mode='train').ids == [
+        'Misc_1', 'Misc_10', 'Misc_1']
+    with open(split, 'wb') as handle:  # a byte-order mark and Windows line ends are fine
+        handle.write(b'\xef\xbb\xbfMisc_1\r\nMisc_10\r\n')
+    assert SIRSTSegmentation(small_sirst, split='test').ids == ['Misc_1', 'Misc_10']
+
+
+def _png_header(width, height):
+    """A PNG that declares ``width`` x ``height`` 8-bit grey pixels and holds almost none: PIL
+    sees its size from the header alone (no memory spent writing a real one)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 0,
+                                                               0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\0' * 16)) + chunk(b'IEND', b''))
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_one_line(small_sirst, checkpoint_dir,
+                                                                 tmp_path, capsys):
+    import warnings
+    limit = Image.MAX_IMAGE_PIXELS
+    path = os.path.join(small_sirst, 'images', 'Misc_10.png')
+    # just over the limit (PIL only warns there) and over twice it (PIL raises)
+    for width, height in ((10000, limit // 10000 + 1), (20000, limit // 10000 + 1)):
+        with open(path, 'wb') as handle:
+            handle.write(_png_header(width, height))
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')  # not even PIL's warning reaches the user
+            with pytest.raises(DatasetError) as err:
+                read_image(path)
+        assert path in str(err.value) and 'decompression-bomb limit' in str(err.value)
+        _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, path,
+                        'decompression-bomb')
+    assert Image.MAX_IMAGE_PIXELS == limit  # no process-wide change
+
+
+def _release_zip(small_sirst, path, extra=()):
+    """A zip laid out as GitHub's archive of the official repository (a top folder holding
+    README.md, images/, masks/, idx_320/, idx_427/), plus ``extra`` (ZipInfo, bytes) members."""
+    import zipfile
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr('sirst-abc/README.md', 'the release')
+        for folder in ('images', 'masks', 'idx_320', 'idx_427'):
+            for name in sorted(os.listdir(os.path.join(small_sirst, folder))):
+                archive.write(os.path.join(small_sirst, folder, name),
+                              'sirst-abc/%s/%s' % (folder, name))
+        for info, content in extra:
+            archive.writestr(info, content)
+    return path
+
+
+def _prepare_cli(*args):
+    result = subprocess.run([sys.executable, '-m', 'data.prepare'] + list(args), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            timeout=120)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_a_dataset_whose_images_zip_is_not_a_zip(small_sirst, checkpoint_dir, tmp_path, capsys):
+    for kind in ('images', 'masks'):
+        shutil.make_archive(os.path.join(small_sirst, kind), 'zip', small_sirst, kind)
+        shutil.rmtree(os.path.join(small_sirst, kind))
+    with open(os.path.join(small_sirst, 'images.zip'), 'wb') as handle:
+        handle.write(b'<html>not found</html>')
+    with pytest.raises(DatasetError) as err:
+        SIRSTSegmentation(small_sirst, split='test')
+    path = os.path.join(small_sirst, 'images.zip')
+    assert path in str(err.value) and 'File is not a zip file' in str(err.value)
+    _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, path, 'not a zip file')
+
+
+def test_prepare_takes_the_release_and_refuses_archives_that_are_not_zips(small_sirst, tmp_path):
+    from data.prepare import prepare
+    archive = _release_zip(small_sirst, str(tmp_path / 'sirst.zip'))
+    root, counts = prepare(str(tmp_path / 'root'), archive)
+    assert counts['test'] == 4 and sorted(os.listdir(root)) == ['idx_320', 'idx_427', 'images',
+                                                                 'masks']
+    clone = tmp_path / 'clone'
+    shutil.copytree(os.path.join(small_sirst, 'idx_320'), str(clone / 'idx_320'))
+    shutil.copytree(os.path.join(small_sirst, 'masks'), str(clone / 'masks'))
+    (clone / 'images.zip').write_bytes(b'<html>rate limited</html>')
+    code, out, err = _prepare_cli('--source', str(clone), '--root', str(tmp_path / 'r2'))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    assert str(clone / 'images.zip') in err and 'not a readable zip' in err
+    (tmp_path / 'sirst-master.zip').write_bytes(b'PK\x03\x04 truncated')
+    code, out, err = _prepare_cli('--source', str(tmp_path / 'sirst-master.zip'), '--root',
+                                  str(tmp_path / 'r3'))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert 'sirst-master.zip' in err and 'not a readable zip' in err
+
+
+def test_prepare_refuses_members_that_lead_out_link_or_stray(small_sirst, tmp_path):
+    import stat
+    import zipfile
+    from data.archive import ArchiveError
+    from data.prepare import prepare
+    link = zipfile.ZipInfo('sirst-abc/images/Misc_2.png')
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    cases = {'absolute': (zipfile.ZipInfo('/tmp/evil.png'), b'x'),
+             'climbs': (zipfile.ZipInfo('sirst-abc/images/../../../evil.png'), b'x'),
+             'link': (link, b'/etc/passwd'),
+             'stray': (zipfile.ZipInfo('sirst-abc/images/run.sh'), b'echo hi'),
+             'sub-folder': (zipfile.ZipInfo('sirst-abc/masks/deep/x.png'), b'x')}
+    for label, member in cases.items():
+        archive = _release_zip(small_sirst, str(tmp_path / (label + '.zip')), [member])
+        root = tmp_path / ('root-' + label)
+        with pytest.raises(ArchiveError) as err:
+            prepare(str(root), archive)
+        assert archive in str(err.value) and member[0].filename in str(err.value), label
+        assert not root.exists(), label  # refused before anything is written
+    written = [p for p in tmp_path.rglob('evil.png')]
+    assert written == [] and not os.path.exists('/tmp/evil.png')
+    # a clone whose folder holds a link out of it
+    clone = tmp_path / 'clone'
+    for folder in ('images', 'masks', 'idx_320', 'idx_427'):
+        shutil.copytree(os.path.join(small_sirst, folder), str(clone / folder))
+    (clone / 'images' / 'Misc_9.png').symlink_to(tmp_path / 'root-absolute')
+    with pytest.raises(ArchiveError) as err:
+        prepare(str(tmp_path / 'root-clone'), str(clone))
+    assert 'Misc_9.png' in str(err.value) and 'symbolic link' in str(err.value)
+    assert not (tmp_path / 'root-clone').exists()
+
+
+def test_prepare_is_bounded_in_bytes_and_files(small_sirst, tmp_path):
+    import zipfile
+    from data.archive import ArchiveError
+    from data.prepare import prepare
+    # 8 MB of zeros compress to a few kB: counted as decompressed, it stops at the bound
+    info = zipfile.ZipInfo('sirst-abc/images/Misc_999.png')
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive = _release_zip(small_sirst, str(tmp_path / 'bomb.zip'),
+                           [(info, b'\0' * (8 * 2 ** 20))])
+    assert os.path.getsize(archive) < 2 ** 20
+    with pytest.raises(ArchiveError) as err:
+        prepare(str(tmp_path / 'r1'), archive, max_bytes=4 * 2 ** 20)
+    assert 'expands beyond %d bytes' % (4 * 2 ** 20) in str(err.value)
+    assert sum(p.stat().st_size for p in (tmp_path / 'r1').rglob('*') if p.is_file()) \
+        <= 4 * 2 ** 20
+    archive = _release_zip(small_sirst, str(tmp_path / 'many.zip'))
+    with pytest.raises(ArchiveError) as err:
+        prepare(str(tmp_path / 'r2'), archive, max_files=10)
+    assert 'more than the 10 files' in str(err.value)
+    assert not os.path.exists(str(tmp_path / 'r2'))  # refused before writing anything
+
+
+def test_a_download_is_checked_against_its_sha256(small_sirst, tmp_path):
+    import hashlib
+    from data.archive import ArchiveError
+    from data.prepare import prepare
+    archive = _release_zip(small_sirst, str(tmp_path / 'sirst.zip'))
+    digest = hashlib.sha256(open(archive, 'rb').read()).hexdigest()
+    url = 'file://' + archive  # the download path, without a network
+    with pytest.raises(ArchiveError) as err:  # nothing recorded for this URL
+        prepare(str(tmp_path / 'r1'), url=url)
+    assert digest in str(err.value) and '--sha256' in str(err.value)
+    assert not os.path.exists(str(tmp_path / 'r1'))
+    with pytest.raises(ArchiveError) as err:
+        prepare(str(tmp_path / 'r2'), url=url, sha256='0' * 64)
+    assert digest in str(err.value) and 'not the expected' in str(err.value)
+    assert prepare(str(tmp_path / 'r3'), url=url, sha256=digest)[1]['test'] == 4
+    code, out, err = _prepare_cli('--url', url, '--root', str(tmp_path / 'r4'), '--sha256',
+                                  'f' * 64)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and digest in err
+    code, out, err = _prepare_cli('--url', url, '--root', str(tmp_path / 'r5'), '--sha256',
+                                  digest)
+    assert code == 0 and 'SIRST ready' in out
