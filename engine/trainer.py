@@ -125,8 +125,10 @@ class Trainer(object):
         self.train_set = self._dataset(config.train_split, 'train')
         self.val_set = self._dataset(config.val_split, 'testval')
         self.test_set = self._dataset(config.test_split, 'testval')
-        # the training images as validation sees them, for batch norm's statistics
-        self.statistics_set = (self._dataset(config.train_split, 'testval')
+        # the training images as validation sees them, for batch norm's statistics (each
+        # once: a training list may repeat ids to oversample them)
+        self.statistics_set = (self.train_set.subset(list(dict.fromkeys(self.train_set.ids)),
+                                                     mode='testval')
                                if config.bn_batches else None)
         self.loader = self.worker.loader(self.train_set, config.batch_size, config.workers,
                                          config.seed)
