@@ -159,8 +159,12 @@ def main(argv=None):
             print('error: %s: %s' % (run_dir, err), file=sys.stderr)
             return 2
     order = list(RECIPES)
-    rows.sort(key=lambda r: (order.index(r['recipe']) if r['recipe'] in order else len(order),
-                             r['seed']))
+
+    def place(row):  # each recipe's rows, then its runs from before --bn-batches
+        base = row['recipe'].split(' ')[0]
+        return (order.index(base) if base in order else len(order), row['recipe'] != base,
+                row['seed'])
+    rows.sort(key=place)
     os.makedirs(args.out, exist_ok=True)
     for run_dir in args.runs:
         copy = os.path.join(args.out, 'runs', os.path.basename(os.path.normpath(run_dir)))
