@@ -145,9 +145,10 @@ def main(argv=None):
         dataset=dataset.NAME, split_set=getattr(dataset, 'split_set', None), split=args.split,
         split_label=dataset.label, base_size=dataset.base_size, size_from=size_from,
         mask_threshold=dataset.mask_threshold, form=form)
-    print('%s on %s (%d images at %dx%d from the %s, %.1f s, %s form)' % (
-        name, where, suite.images, dataset.base_size, dataset.base_size, size_from, seconds,
-        form))
+    print('%s on %s (%d images at %dx%d, %s, %.1f s, %s form)' % (
+        name, where, suite.images, dataset.base_size, dataset.base_size,
+        'the protocol\'s size' if size_from == 'protocol' else 'as --base-size asks',
+        seconds, form))
     print(suite.table())
     print('  metrics: %s\n  ROC:     %s' % (metrics_path, roc_path))
     return 0
