@@ -125,7 +125,8 @@ class Trainer(object):
             config.train_split, config.val_split, config.val_fraction, config.test_split,
             config.base_size, config.crop_size)
         self.test_sets = selection.test_sets(config.test_split, config.base_size)
-        # the (distinct) training images as validation sees them, for batch norm's statistics
+        # the training images as validation sees them, for batch norm's statistics (each
+        # once: a training list may repeat ids to oversample them)
         self.statistics_set = union_of(
             member.subset(list(dict.fromkeys(member.ids)), mode='testval')
             for _, member in members_of(self.train_set)) if config.bn_batches else None

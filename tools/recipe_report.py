@@ -32,20 +32,34 @@ from engine.evaluation import evaluate_split  # noqa: E402
 from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
 from utils.atomic import write_json  # noqa: E402
 
-COLOURS = {'default': 'tab:green', 'paper': 'tab:red', 'toolkit': 'tab:blue'}
+COLOURS = {'default': 'tab:green', 'default before --bn-batches': 'tab:olive', 'paper': 'tab:red',
+           'toolkit': 'tab:blue'}
 
 
 def recipe_of(arguments):
-    """The recipe a run used: named in its arguments, else the one its options match."""
+    """The recipe a run used: named in its arguments, else the one its options match; a run
+    from before ``--bn-batches`` existed (scored with running averages) that matches a
+    recipe in every other option is that recipe "before --bn-batches"."""
     if arguments.get('recipe'):
         return arguments['recipe']
     options = dict(arguments, output_prior=arguments.get('output_prior', 0.0),
-                   grad_normalization=arguments.get('grad_normalization', 'batch'),
-                   bn_batches=arguments.get('bn_batches', 0))
+                   grad_normalization=arguments.get('grad_normalization', 'batch'))
     for name, recipe in RECIPES.items():
-        if all(options.get(key) == getattr(recipe, key) for key in RECIPE_OPTIONS):
-            return name
+        if all(options.get(key) == getattr(recipe, key) for key in RECIPE_OPTIONS
+               if key != 'bn_batches'):
+            if arguments.get('bn_batches', 0) == recipe.bn_batches:
+                return name
+            if 'bn_batches' not in arguments:
+                return '%s before --bn-batches' % name
     return 'custom'
+
+
+def _options_text(arguments):
+    bn_batches = arguments.get('bn_batches', 0)
+    return '%s lr %g, prior %g, gradient / %s, BN %s' % (
+        arguments['optimizer'], arguments['lr'], arguments.get('output_prior', 0.0),
+        'batch' if arguments.get('grad_normalization', 'batch') == 'batch' else '1',
+        'from %d batches' % bn_batches if bn_batches else 'running averages')
 
 
 def summarise(run_dir, budget, threshold, data_root=None, score_test=True):
@@ -60,9 +74,7 @@ def summarise(run_dir, budget, threshold, data_root=None, score_test=True):
     best = max(scored, key=lambda r: r['IoU'])
     reached = [r['epoch'] for r in scored if r['IoU'] >= threshold]
     row = {'run': os.path.basename(os.path.normpath(run_dir)), 'recipe': recipe_of(arguments),
-           'options': '%s lr %g, prior %g, gradient / %s' % (
-               arguments['optimizer'], arguments['lr'], arguments.get('output_prior', 0.0),
-               'batch' if arguments.get('grad_normalization', 'batch') == 'batch' else '1'),
+           'options': _options_text(arguments),
            'seed': arguments['seed'], 'epochs_run': max(r['epoch'] for r in history),
            'first_epoch_at_threshold': reached[0] if reached else None,
            'best_val_IoU': best['IoU'], 'best_epoch': best['epoch'],
