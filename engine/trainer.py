@@ -204,6 +204,7 @@ class Trainer(object):
             self.log.say(note)
         for member in [m for _, m in members_of(self.train_set)] + [s for _, s in self.test_sets]:
             if member.mask_threshold is not None:
+                member.binarised_masks()  # reads the masks once: describe() counts them
                 self.log.say(member.describe())  # how many masks the threshold changed
         self.log.say('Scored at the end: %s' % ', '.join(
             '%s %s (%d images at %d)' % (name, test.label, len(test), test.base_size)

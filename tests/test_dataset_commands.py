@@ -173,3 +173,17 @@ def test_sizes_default_to_the_protocol_of_the_dataset_or_the_union(tmp_path):
     # a union keeps base_size None: each member at its own (sirst 512, nudt-sirst 256)
     assert sizes == {'sirst': (512, 480), 'nudt-sirst': (256, 256),
                      'sirst+nudt-sirst': (None, 256)}
+
+
+@pytest.mark.integration
+def test_training_on_a_folder_with_grey_masks_says_how_many_the_threshold_changed(tmp_path):
+    root = _write_folder(str(tmp_path / 'mine'), ids=('a', 'b', 'c', 'd', 'e'), size=(32, 32),
+                         mask_values=(0, 200))
+    run = str(tmp_path / 'run')
+    assert train.main(TINY + ['--dataset', 'folder', '--data-root', root, '--mask-threshold',
+                              '100', '--base-size', '32', '--crop-size', '32', '--epochs', '1',
+                              '--save-dir', run]) == 0
+    log = _log(run)
+    assert 'folder train[train 0.1 seed 0]: 3 images' in log
+    assert 'masks binarised above 100: 3 of 3 changed' in log
+    assert _summary(run)['tests']['folder']['images'] == 1
