@@ -6,8 +6,9 @@
 
 Inference runs a batch of --batch-size at --size, the training step a batch at
 --train-size; each form is warmed up once and timed --repeats times (median, min, max).
-With --data-root the batches are SIRST images (test images for inference, augmented
-trainval crops for training), the INT8 form is calibrated on trainval images, the
+With --data-root the batches are images of --dataset (SIRST by default; test images for
+inference, augmented training crops -- trainval where the dataset has it -- for training),
+the INT8 form is calibrated on those training images, the
 training data pipeline is timed, and --evaluate times the whole evaluation of the test
 split per form. Without it they are random data. --pipeline-datasets times the training data
 pipeline of each named dataset (through the dataset registry, at its protocol's crop size).
@@ -23,6 +24,7 @@ from cli.devices import parse_contexts
 from cli.loading import is_export
 from cli.options import (CommandParser, add_data_options, add_device_options,
                          add_model_options, add_weights_options, count, side, weights_path)
+from data.selection import DatasetSelection
 from deployment.inference import FORMS
 from engine.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
                               bench_pipelines, bench_training, network_factory)
@@ -103,8 +105,13 @@ def main(argv=None):
         parser.error('unknown form %s; the forms are %s' % (unknown[0], ', '.join(FORMS)))
     try:
         pipelines = pipeline_datasets(args.pipeline_datasets)
+        selection = DatasetSelection.of(args)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
+    if selection.is_union:
+        parser.error('--dataset %s: the benchmark reads one dataset; time the pipelines of '
+                     'several with --pipeline-datasets' % args.dataset)
+    name = selection.names[0]
     ctx = parse_contexts(args.gpus)[0]
     make_net = network_factory(args.net, args.blocks, pretrained=args.pretrained,
                                model_root=args.model_root, weights=weights,
@@ -114,24 +121,28 @@ def main(argv=None):
               'cpu_count': os.cpu_count()}
     forms = [f for f in args.forms.split(',') if f]
     calib = None
+    train_set = test_set = None
+    if args.data_root:  # made (and so checked) before any timing
+        train_split = 'trainval' if selection.has_split(name, 'trainval') else 'train'
+        try:
+            test_set = selection.get(name, 'test', base_size=args.size)
+            train_set = selection.get(name, train_split, mode='train', base_size=args.size,
+                                      crop_size=args.train_size)
+        except (ValueError, FileNotFoundError) as err:  # DatasetError: one line
+            print('error: %s' % err, file=sys.stderr)
+            return 2
     if args.data_root and 'int8' in forms + args.evaluate_forms.split(','):
-        from deployment.calibration import calibration_images  # reads SIRST: only when asked
-        calib = calibration_images(args.data_root, args.calib_images, split='trainval',
-                                   split_set=args.split_set, base_size=args.size)
+        from deployment.calibration import calibration_images  # reads data: only when asked
+        options = selection.kwargs(name)
+        calib = calibration_images(options.pop('root', None), args.calib_images,
+                                   split=train_set.split, base_size=args.size, dataset=name,
+                                   **options)
     elif 'int8' in forms:
         calib = mx.nd.random.uniform(-2, 2, shape=(args.calib_images, 3, args.size, args.size))
         print('note: no --data-root, INT8 is calibrated on random images', file=sys.stderr)
 
-    train_set = test_set = None
-    if args.data_root:
-        from data import SIRSTSegmentation
-        common = dict(root=args.data_root, split_set=args.split_set, base_size=args.size)
-        test_set = SIRSTSegmentation(split='test', mode='testval', **common)
-        train_set = SIRSTSegmentation(split='trainval', mode='train', crop_size=args.train_size,
-                                      **common)
-
     print('%s b=%d on %s, batch %d, %s' % (args.net, args.blocks, ctx, args.batch_size,
-                                           'SIRST images' if test_set else 'random data'))
+                                           '%s images' % name if test_set else 'random data'))
     shape = (args.batch_size, 3, args.size, args.size)
     if forms:
         rows, flops = bench_inference(make_net, shape, forms, ctx, args.repeats,
@@ -164,8 +175,8 @@ def main(argv=None):
         if test_set is None:
             print('error: --evaluate needs --data-root', file=sys.stderr)
             return 2
-        print('\nWhole evaluation of %s/test (%d images; loading + inference + metrics)'
-              % (args.split_set, len(test_set)))
+        print('\nWhole evaluation of %s %s (%d images; loading + inference + metrics)'
+              % (name, test_set.label, len(test_set)))
         report['evaluation'] = bench_evaluation(
             make_net, test_set, args.evaluate_forms.split(','), ctx, args.batch_size,
             args.workers, calib_data=calib)

@@ -1,8 +1,13 @@
-"""Score a network on SIRST: IoU, nIoU, Pd, Fa and ROC AUC, with JSON, a ROC plot and
-optional side-by-side images.
+"""Score a network on a dataset of the registry (SIRST by default): IoU, nIoU, Pd, Fa and
+ROC AUC, with JSON, a ROC plot and optional side-by-side images.
 
     python evaluate.py --net acm_unet --blocks 4 --weights <params or -symbol.json>
     python evaluate.py --net acm_unet --blocks 4 --pretrained --split-set idx_427
+    python evaluate.py --pretrained --dataset nudt-sirst --data-root ../shared/nudt-sirst
+    python evaluate.py --pretrained --dataset folder --data-root mydata --mask-pattern '{id}_mask.png'
+
+Images are resized to the dataset's protocol size (SIRST 512, NUDT-SIRST its native 256)
+unless --base-size is given; ``metrics.json`` records the dataset, split and size used.
     python evaluate.py --net acm_unet --blocks 4 --pretrained --form int8   # faster, approximate
 
 On the CPU the network runs through oneDNN's fused subgraphs (``--form onednn``), which
@@ -19,7 +24,8 @@ from cli.loading import load_network, network_label
 from cli.options import (CommandParser, add_data_options, add_device_options,
                          add_model_options, add_weights_options, count, side, weights_path)
 from cli.outputs import OutputError, check_output_folder, output_folder
-from data import DatasetError, SIRSTSegmentation
+from data import DatasetError
+from data.selection import DatasetSelection
 from data.files import UnsafePathError, safe_join
 from deployment.inference import FORMS, form_available, prepare
 from engine.evaluation import evaluate_split, resize_logits
@@ -32,9 +38,10 @@ def build_parser():
     add_model_options(parser)
     add_weights_options(parser)
     add_data_options(parser, split='test')
-    side(parser, '--base-size', default=512,
+    side(parser, '--base-size', default=None,
          help='images and masks are resized to this square size, as the original toolkit '
-              'evaluated')
+              'evaluated (default: the dataset\'s protocol: sirst 512, nudt-sirst 256, '
+              'folder 512)')
     count(parser, '--test-batch-size', default=8)
     count(parser, '--workers', default=None, at_least=0,
           help='data loading processes (default 2 with GPUs; 0 on the CPU, where they would '
@@ -47,13 +54,15 @@ def build_parser():
                         help='save input | ground truth | prediction for every scored image')
     parser.add_argument('--form', default=None, choices=[f for f in FORMS if f != 'imperative'],
                         help='execution form (default: onednn on the CPU, hybrid on GPUs)')
-    count(parser, '--calib-images', default=32, help='trainval images that calibrate --form int8')
+    count(parser, '--calib-images', default=32,
+          help='training images (trainval where the dataset has it) that calibrate --form int8')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser
 
 
-def fast_network(net, args, ctx):
-    """``net`` in the execution form ``args.form`` asks for (or the best exact one)."""
+def fast_network(net, args, ctx, selection, size):
+    """``net`` in the execution form ``args.form`` asks for (or the best exact one), for
+    inputs of ``size`` x ``size`` from ``selection``'s dataset."""
     form = args.form or ('onednn' if form_available('onednn', ctx[0])[0] else 'hybrid')
     if form == 'hybrid':  # the Gluon network itself: it may span several GPUs
         net.hybridize(static_alloc=True, static_shape=True)
@@ -66,10 +75,17 @@ def fast_network(net, args, ctx):
     calib = None
     if form == 'int8':
         from deployment.calibration import calibration_images
-        calib = calibration_images(args.data_root, args.calib_images, split='trainval',
-                                   split_set=args.split_set, base_size=args.base_size)
-    shape = (args.test_batch_size, 3, args.base_size, args.base_size)
+        options = selection.kwargs(selection.names[0])
+        calib = calibration_images(options.pop('root', None), args.calib_images,
+                                   base_size=size, dataset=selection.names[0], **options)
+    shape = (args.test_batch_size, 3, size, size)
     return prepare(net, form, shape, ctx=ctx[0], calib_data=calib, warm_up=False), form
+
+
+def _run_label(dataset):
+    """The default output folder's tail: SIRST keeps its old ``<split-set>-<split>``."""
+    label = dataset.label.replace('/', '-').replace(os.sep, '-')
+    return label if dataset.NAME == 'sirst' else '%s-%s' % (dataset.NAME, label)
 
 
 def main(argv=None):
@@ -78,16 +94,20 @@ def main(argv=None):
     try:
         weights_path(args)
         name, blocks = network_label(args)
+        selection = DatasetSelection.of(args)
+        if selection.is_union:
+            parser.error('--dataset %s: evaluate.py scores one dataset at a time; run it '
+                         'once per dataset' % args.dataset)
+        dataset = selection.get(selection.names[0], args.split, base_size=args.base_size)
         out = check_output_folder(args.out or os.path.join(
-            'runs', 'evaluate', '%s-%s-%s' % (name.replace(':', '-'), args.split_set,
-                                              args.split)))
-        dataset = SIRSTSegmentation(args.data_root, split=args.split, mode='testval',
-                                    base_size=args.base_size, split_set=args.split_set)
+            'runs', 'evaluate', '%s-%s' % (name.replace(':', '-'), _run_label(dataset))))
         dataset.verify()  # a bad file stops us before any result is written
+        if dataset.mask_threshold is not None:
+            print(dataset.describe())  # how many masks the threshold changed
         ctx = parse_contexts(args.gpus)
         net = load_network(args, ctx, given=given)
         start = time.time()
-        net, form = fast_network(net, args, ctx)
+        net, form = fast_network(net, args, ctx, selection, dataset.base_size)
         output_folder(out)
     except (DatasetError, ParameterFileError, FileNotFoundError, OutputError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
@@ -117,13 +137,18 @@ def main(argv=None):
         print('error: %s' % err, file=sys.stderr)
         return 2
     seconds = time.time() - start
+    where = '%s %s' % (dataset.NAME, dataset.label)
+    size_from = 'protocol' if args.base_size is None else '--base-size'
     metrics_path, _, roc_path = suite.write(
-        out, title='%s on %s/%s' % (name, args.split_set, args.split),
-        seconds=round(seconds, 2), net=name, blocks=blocks,
-        weights=args.weights or ('pretrained' if args.pretrained else None),
-        split_set=args.split_set, split=args.split, base_size=args.base_size, form=form)
-    print('%s on %s/%s (%d images, %.1f s, %s form)' % (
-        name, args.split_set, args.split, suite.images, seconds, form))
+        out, title='%s on %s' % (name, where), seconds=round(seconds, 2), net=name,
+        blocks=blocks, weights=args.weights or ('pretrained' if args.pretrained else None),
+        dataset=dataset.NAME, split_set=getattr(dataset, 'split_set', None), split=args.split,
+        split_label=dataset.label, base_size=dataset.base_size, size_from=size_from,
+        mask_threshold=dataset.mask_threshold, form=form)
+    print('%s on %s (%d images at %dx%d, %s, %.1f s, %s form)' % (
+        name, where, suite.images, dataset.base_size, dataset.base_size,
+        'the protocol\'s size' if size_from == 'protocol' else 'as --base-size asks',
+        seconds, form))
     print(suite.table())
     print('  metrics: %s\n  ROC:     %s' % (metrics_path, roc_path))
     return 0

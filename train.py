@@ -1,6 +1,9 @@
-"""Train any registry network on SIRST with the paper's recipe.
+"""Train any registry network on a dataset of the registry (SIRST by default) with the
+paper's recipe.
 
     python train.py --net acm_unet --blocks 4 --gpus 0
+    python train.py --dataset nudt-sirst --data-root ../shared/nudt-sirst --eval-dataset sirst
+    python train.py --dataset sirst+nudt-sirst --data-root sirst=../shared/sirst,nudt-sirst=../shared/nudt-sirst
     python train.py --resume runs/train/acm_unet_b4-20261127-0210     # continue a run
     python tools/launch_local.py -n 2 -s 1 -- python train.py --kvstore dist_sync   # 2 workers
 
@@ -10,6 +13,11 @@ He initialisation, the output bias at a target prior of 0.001 and the gradient n
 by the batch size (`--recipe paper` is the paper's recipe exactly; see engine/recipes.py);
 train on `train`, select the best epoch on `val`, report it on `test`.
 `--paper-protocol` trains on `trainval` and selects on `test`, as the paper did.
+A dataset without a validation split (NUDT-SIRST, most folders) gives up --val-fraction of
+its training split, drawn with a fixed seed (the log says which), unless --val-split names
+one. Sizes default to the dataset's protocol (SIRST base 512 / crop 480, NUDT-SIRST 256 /
+256); a union trains on crops of its smallest member's crop size and scores each member at
+its own base size. --eval-dataset B also scores B's test split at the end (at B's size).
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
 import contextlib
@@ -21,8 +29,10 @@ import traceback
 
 from cli.devices import check_cpu_devices, parse_contexts
 from cli.options import (KVSTORES, CommandParser, add_data_options, add_device_options,
-                         add_model_options, check_options, count, option, side)
-from data import DatasetError, SIRSTSegmentation
+                         add_model_options, check_options, count, known_datasets, option,
+                         side)
+from data import DatasetError, dataset_protocol
+from data.selection import CARVE_SEED, DatasetSelection
 from engine.checkpoint import load_checkpoint_state
 from engine.config import ARGS_FILE, RUNTIME_FIELDS, TrainConfig
 from engine.distributed import ClusterWorker, DistributedError, is_distributed
@@ -43,16 +53,27 @@ def build_parser():
     add = parser.add_argument
     add_model_options(parser)
     add_data_options(parser)
-    splits = SIRSTSegmentation.SPLITS
-    add('--train-split', default=None, choices=splits,
+    option(parser, '--eval-dataset', default=None, valid=known_datasets,
+           help='also score the best epoch on the test split of these datasets (A or A+B) '
+                'at the end, each at its protocol size; roots from --data-root NAME=PATH '
+                'or their environment variables')
+    add('--train-split', default=None,
         help='default train (trainval with --paper-protocol)')
-    add('--val-split', default=None, choices=splits,
-        help='split that selects the best epoch; default val (test with --paper-protocol)')
-    add('--test-split', default='test', choices=splits)
+    add('--val-split', default=None,
+        help='split that selects the best epoch; default the dataset\'s val split, else '
+             '--val-fraction of the training split carved off (test with --paper-protocol)')
+    option(parser, '--val-fraction', type=float, default=0.1, above=0, below=1,
+           help='share of the training split carved off for validation where the dataset '
+                'has no validation split (always with seed %d)' % CARVE_SEED)
+    add('--test-split', default='test')
     add('--paper-protocol', action='store_true',
         help='train on trainval and select on test, as the paper did')
-    side(parser, '--base-size', default=512)
-    side(parser, '--crop-size', default=480)
+    side(parser, '--base-size', default=None,
+         help='training scale and evaluation side (default: the dataset\'s protocol, '
+              'sirst 512, nudt-sirst 256; a union\'s members each their own)')
+    side(parser, '--crop-size', default=None,
+         help='training crop (default: the protocol\'s, sirst 480, nudt-sirst 256; a '
+              'union: its smallest member\'s)')
     count(parser, '--batch-size', default=8)
     count(parser, '--test-batch-size', default=8)
     count(parser, '--epochs', default=300)
@@ -146,15 +167,24 @@ def resolve_arguments(argv=None):
             parser.error('--trust-states goes with --resume (it lets a run\'s old optimizer '
                          'states be read)')
         args.train_split = args.train_split or ('trainval' if args.paper_protocol else 'train')
-        args.val_split = args.val_split or ('test' if args.paper_protocol else 'val')
+        args.val_split = args.val_split or ('test' if args.paper_protocol else None)
         args.save_dir = args.save_dir or os.path.join(
             'runs', 'train', '%s_b%d-%s' % (args.net, args.blocks, time.strftime('%Y%m%d-%H%M%S')))
         values = vars(apply_recipe(args))
     config = TrainConfig.from_dict(values)
+    try:
+        selection = DatasetSelection.of(config)
+    except DatasetError as err:
+        parser.error(str(err).rstrip('.'))
+    if not config.resuming:
+        _protocol_sizes(config, selection)
     problems = []
-    if config.crop_size > config.base_size:
-        problems.append('--crop-size %d is larger than --base-size %d allows'
-                        % (config.crop_size, config.base_size))
+    for name in selection.names:
+        base = selection.base_size(name, config.base_size)
+        if config.crop_size > base:
+            problems.append('--crop-size %d is larger than %s allows'
+                            % (config.crop_size, '--base-size %d' % base if config.base_size
+                               else 'the %s protocol\'s base size %d' % (name, base)))
     if config.warmup_epochs >= config.epochs:
         problems.append('--warmup-epochs %d: must be below --epochs (%d)'
                         % (config.warmup_epochs, config.epochs))
@@ -162,6 +192,14 @@ def resolve_arguments(argv=None):
     if problems:
         parser.error('; '.join(problems))
     return parser, config
+
+
+def _protocol_sizes(config, selection):
+    """Sizes not given come from the dataset's protocol (a union keeps base_size None:
+    each member its own; its crop is the smallest member's)."""
+    if config.base_size is None and not selection.is_union:
+        config.base_size = dataset_protocol(selection.names[0])['base_size']
+    config.crop_size = selection.crop_size(config.crop_size)
 
 
 def main(argv=None):

@@ -11,12 +11,13 @@ import argparse
 import re
 import sys
 
-from data import SIRSTSegmentation
+from data import DatasetError
+from data.selection import dataset_names
 from model import list_models
 
 __all__ = ['CommandParser', 'option', 'add_model_options', 'add_weights_options',
-           'add_data_options', 'add_device_options', 'check_options', 'weights_path',
-           'side', 'count', 'KVSTORES']
+           'add_data_options', 'add_device_options', 'known_datasets', 'check_options',
+           'weights_path', 'side', 'count', 'KVSTORES']
 
 #: kvstores of one machine, then the parameter-server modes (engine/distributed.py)
 KVSTORES = ('device', 'local', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
@@ -149,14 +150,51 @@ def weights_path(args, stream=None):
     return args.weights
 
 
+def known_datasets(text):
+    """None for a registry name or a union of them (A+B), else the problem."""
+    try:
+        dataset_names(text)
+    except DatasetError as err:
+        return str(err).split(': ', 1)[-1].rstrip('.')
+    return None
+
+
 def add_data_options(parser, split=None):
-    """Where the data are: ``--data-root``, ``--split-set`` (and ``--split`` with its
-    default when ``split`` is given)."""
-    parser.add_argument('--data-root', default=None,
-                        help='SIRST folder (default $SIRST_ROOT or ~/.mxnet/datasets/sirst)')
-    parser.add_argument('--split-set', default='idx_320', choices=SIRSTSegmentation.SPLIT_SETS)
+    """Which data: ``--dataset`` (a registry name; train.py also takes unions A+B),
+    ``--data-root``, ``--split-set``, ``--mask-threshold``, the folder dataset's
+    ``--images``, ``--masks``, ``--image-pattern``, ``--mask-pattern``, ``--split-pattern``
+    (and ``--split`` with its default when ``split`` is given). How they map onto the
+    registry's arguments: :mod:`data.selection`."""
+    group = parser.add_argument_group('data')
+    option(group, '--dataset', default='sirst', valid=known_datasets,
+           help='dataset of the registry: sirst (default), nudt-sirst, folder (your own '
+                'images and masks); train.py also takes a union, e.g. sirst+nudt-sirst')
+    group.add_argument('--data-root', default=None,
+                       help='the dataset folder (default: $SIRST_ROOT / $NUDT_SIRST_ROOT, else '
+                            '~/.mxnet/datasets/<name>); for several datasets '
+                            'NAME=PATH,NAME=PATH (one left out uses its variable)')
+    group.add_argument('--split-set', default=None,
+                       help='sirst: idx_320 (default) or idx_427; nudt-sirst: 50_50 (default) '
+                            'or 70_20; NAME=SET,... for several datasets')
+    option(group, '--mask-threshold', type=float, default=None, at_least=0, below=255,
+           help='binarise masks: a pixel is a target where its value (0..255) exceeds this; '
+                'the log says how many masks it changed (default: a mask that is not 0/255 '
+                'is an error)')
+    group.add_argument('--images', default=None,
+                       help='folder dataset: the images folder (under the root; default images)')
+    group.add_argument('--masks', default=None,
+                       help='folder dataset: the masks folder (under the root; default masks)')
+    group.add_argument('--image-pattern', default=None,
+                       help="folder dataset: an image's file name from its id (default '{id}.png')")
+    group.add_argument('--mask-pattern', default=None,
+                       help="folder dataset: a mask's file name from its id (default '{id}.png'; "
+                            "e.g. '{id}_pixels0.png')")
+    group.add_argument('--split-pattern', default=None,
+                       help="folder dataset: where a split's list of ids lives under the root "
+                            "(default '{split}.txt')")
     if split is not None:
-        parser.add_argument('--split', default=split, choices=SIRSTSegmentation.SPLITS)
+        group.add_argument('--split', default=split,
+                           help='split to use (default %s); folder: a name or a .txt list' % split)
 
 
 def add_device_options(parser, cpus=False):

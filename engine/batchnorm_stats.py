@@ -53,6 +53,20 @@ def statistics_images(dataset, count):
     return sorted(set(np.linspace(0, len(dataset) - 1, count).round().astype(int).tolist()))
 
 
+def _batches(dataset, indices, batch_size):
+    """``indices`` in batches of ``batch_size``; a union's batch stays within one member
+    (its members' images may have different sizes)."""
+    locate = getattr(dataset, 'locate', None)
+    batches, member = [], None
+    for idx in indices:
+        own = locate(idx)[0] if locate is not None else 0
+        if not batches or len(batches[-1]) == batch_size or own != member:
+            batches.append([])
+        batches[-1].append(idx)
+        member = own
+    return batches
+
+
 def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
     """Replace the running statistics of every batch-norm layer in ``net`` by the average
     statistics of ``batches`` batches of ``batch_size`` images from ``dataset`` (a
@@ -65,8 +79,7 @@ def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
     indices = statistics_images(dataset, batches * batch_size)
     sums = [[0.0, 0.0] for _ in layers]
     counted = 0
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
+    for chunk in _batches(dataset, indices, batch_size):
         images = mx.nd.array(np.stack([dataset[i][0] for i in chunk]))
         parts = track_input_statistics(gluon.utils.split_and_load(images, ctx,
                                                                   even_split=False))

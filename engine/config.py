@@ -34,14 +34,25 @@ class TrainConfig:
     blocks: int = 4
     channel_times: float = 1.0
     stem: str = 'paper'
+    # the data (data/selection.py): an args.json from before datasets were named is SIRST's
+    dataset: str = 'sirst'
+    eval_dataset: Optional[str] = None
     data_root: Optional[str] = None
-    split_set: str = 'idx_320'
+    split_set: Optional[str] = None
+    mask_threshold: Optional[float] = None
+    images: Optional[str] = None
+    masks: Optional[str] = None
+    image_pattern: Optional[str] = None
+    mask_pattern: Optional[str] = None
+    split_pattern: Optional[str] = None
     train_split: str = 'train'
-    val_split: str = 'val'
+    val_split: Optional[str] = None
+    val_fraction: float = 0.1
     test_split: str = 'test'
     paper_protocol: bool = False
-    base_size: int = 512
-    crop_size: int = 480
+    # None: each dataset's protocol size (a union's members keep their own)
+    base_size: Optional[int] = None
+    crop_size: Optional[int] = None
     batch_size: int = 8
     test_batch_size: int = 8
     epochs: int = 300
@@ -119,6 +130,11 @@ class TrainConfig:
         saved.setdefault('recipe', 'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
         for key, value in _OLD_RUN_DEFAULTS.items():
             saved.setdefault(key, value)
+        # fields newer than the run (its dataset: SIRST) take their defaults, so that an
+        # option given on resume is compared with what the run really used
+        for field in dataclasses.fields(TrainConfig):
+            if field.name not in RUNTIME_FIELDS:
+                saved.setdefault(field.name, field.default)
         return saved
 
 

@@ -1,4 +1,4 @@
-"""Scoring a network on a SIRST split: batched, hybridized, with loading, inference and
+"""Scoring a network on a dataset's split (or a union's, member by member): batched, hybridized, with loading, inference and
 metrics overlapped (workers decode the next batches while MXNet runs the current one and
 the main thread scores the previous one)."""
 import numpy as np
@@ -7,9 +7,10 @@ from mxnet import gluon
 from PIL import Image
 from tqdm import tqdm
 
+from data.union import members_of
 from metric import MetricSuite
 
-__all__ = ['evaluate_split', 'resize_logits']
+__all__ = ['evaluate_split', 'evaluate_members', 'resize_logits']
 
 
 class _WithNativeMask(gluon.data.Dataset):
@@ -43,31 +44,52 @@ def evaluate_split(net, dataset, ctx, batch_size=8, num_workers=2, on_batch=None
                    progress=True, roc_bins=2000):
     """Score ``net`` on ``dataset`` (``testval`` mode); returns the filled
     :class:`metric.MetricSuite` (``.scores()`` for the figures, ``.write()`` for the files).
+    A union is scored member by member (each at its own size) into the one suite.
 
     ``on_batch(indices, logits)`` is called with each batch's numpy logits, e.g. to save
     images.
     """
-    ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
-    loader = gluon.data.DataLoader(_WithNativeMask(dataset), batch_size=batch_size,
-                                   shuffle=False, last_batch='keep', batchify_fn=_batchify,
-                                   num_workers=num_workers)
-    suite = MetricSuite(roc_bins)
+    return evaluate_members(net, dataset, ctx, batch_size, num_workers, on_batch, progress,
+                            roc_bins)[0]
 
-    def score(outputs, masks, natives, indices):
+
+def evaluate_members(net, dataset, ctx, batch_size=8, num_workers=2, on_batch=None,
+                     progress=True, roc_bins=2000):
+    """``(suite, member_suites)``: as :func:`evaluate_split`, and for a union
+    (:class:`data.union.UnionSegmentation`) one more suite per member (its own figures);
+    for any other dataset ``member_suites`` is ``[suite]``."""
+    ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
+    parts = members_of(dataset)
+    suite = MetricSuite(roc_bins)
+    members = [MetricSuite(roc_bins) for _ in parts] if len(parts) > 1 else [suite]
+
+    def score(outputs, masks, natives, indices, own):
         logits = np.concatenate([o.asnumpy() for o in outputs])  # waits for this batch only
-        suite.update(masks, logits, natives,
-                     [resize_logits(l[0], n.shape) for l, n in zip(logits, natives)])
+        native_logits = [resize_logits(l[0], n.shape) for l, n in zip(logits, natives)]
+        for target in {id(suite): suite, id(own): own}.values():
+            target.update(masks, logits, natives, native_logits)
         if on_batch is not None:
             on_batch(indices, logits)
 
+    def batches():
+        # one loader per member: a batch holds images of one size
+        for (offset, member), own in zip(parts, members):
+            loader = gluon.data.DataLoader(_WithNativeMask(member), batch_size=batch_size,
+                                           shuffle=False, last_batch='keep',
+                                           batchify_fn=_batchify, num_workers=num_workers)
+            for images, masks, natives, indices in loader:
+                yield images, masks, natives, [offset + i for i in indices], own
+
+    total = sum(-(-len(member) // batch_size) for _, member in parts)
     pending = None
-    for images, masks, natives, indices in tqdm(loader, desc='evaluate', unit='batch',
-                                                disable=not progress, leave=False):
-        parts = gluon.utils.split_and_load(mx.nd.array(images), ctx, even_split=False)
-        outputs = [net(part) for part in parts]  # queued on the engine, returns at once
+    for images, masks, natives, indices, own in tqdm(batches(), desc='evaluate', unit='batch',
+                                                     total=total, disable=not progress,
+                                                     leave=False):
+        parts_in = gluon.utils.split_and_load(mx.nd.array(images), ctx, even_split=False)
+        outputs = [net(part) for part in parts_in]  # queued on the engine, returns at once
         if pending is not None:
             score(*pending)
-        pending = (outputs, masks, natives, indices)
+        pending = (outputs, masks, natives, indices, own)
     if pending is not None:
         score(*pending)
-    return suite
+    return suite, members

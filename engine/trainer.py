@@ -19,7 +19,8 @@ from gluoncv.utils import LRScheduler, LRSequential
 from mxnet import gluon
 from tqdm import tqdm
 
-from data import SIRSTSegmentation
+from data.selection import DatasetSelection
+from data.union import members_of, union_of
 from deployment.export import export_model
 from metric import METRIC_KEYS, format_scores
 from model import get_model, load_parameters
@@ -27,7 +28,7 @@ from utils.atomic import write_json
 from .batchnorm_stats import recompute_batchnorm_statistics
 from .checkpoint import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
                          save_checkpoint, save_parameters)
-from .evaluation import evaluate_split
+from .evaluation import evaluate_members, evaluate_split
 from .history import RunLog
 from .loss import SoftIoULoss
 from .recipes import optimizer_params
@@ -114,22 +115,21 @@ class Trainer(object):
     def _syncbn(self):
         return self.config.syncbn and len(self.ctx) > 1
 
-    def _dataset(self, split, mode):
-        config = self.config
-        return SIRSTSegmentation(root=config.data_root, split_set=config.split_set, split=split,
-                                 mode=mode, base_size=config.base_size,
-                                 crop_size=config.crop_size)
-
     def _build_data(self):
+        """The datasets of the run, all made (and so checked) before any work: training and
+        validation through the registry (validation carved off where a dataset has none),
+        and the test splits scored at the end."""
         config = self.config
-        self.train_set = self._dataset(config.train_split, 'train')
-        self.val_set = self._dataset(config.val_split, 'testval')
-        self.test_set = self._dataset(config.test_split, 'testval')
+        selection = DatasetSelection.of(config)
+        self.train_set, self.val_set, self.validation_notes = selection.training_sets(
+            config.train_split, config.val_split, config.val_fraction, config.test_split,
+            config.base_size, config.crop_size)
+        self.test_sets = selection.test_sets(config.test_split, config.base_size)
         # the training images as validation sees them, for batch norm's statistics (each
         # once: a training list may repeat ids to oversample them)
-        self.statistics_set = (self.train_set.subset(list(dict.fromkeys(self.train_set.ids)),
-                                                     mode='testval')
-                               if config.bn_batches else None)
+        self.statistics_set = union_of(
+            member.subset(list(dict.fromkeys(member.ids)), mode='testval')
+            for _, member in members_of(self.train_set)) if config.bn_batches else None
         self.loader = self.worker.loader(self.train_set, config.batch_size, config.workers,
                                          config.seed)
         self.updates_per_epoch = len(self.loader) * self.worker.updates_per_step
@@ -188,16 +188,27 @@ class Trainer(object):
         """The log lines that state what a new run trains, and how."""
         config, ctx = self.config, self.ctx
         self.log.say(
-            'Training %s (blocks=%d) on %s/%s (%d images), selecting on %s, %d epochs, '
+            'Training %s (blocks=%d) on %s (%d images), selecting on %s, %d epochs, '
             'recipe %s: %s lr %g, output prior %g, gradient divided by %s, batch norm '
-            'scored with %s; batch %d on %s, base %d, crop %d'
-            % (config.net, config.blocks, config.split_set, config.train_split,
-               len(self.train_set), config.val_split, config.epochs, config.recipe,
+            'scored with %s; batch %d on %s, base %s, crop %d'
+            % (config.net, config.blocks, _named(self.train_set), len(self.train_set),
+               _named(self.val_set), config.epochs, config.recipe,
                config.optimizer, config.lr, config.output_prior,
                'the batch size' if config.grad_normalization == 'batch' else 'nothing',
                'statistics of %d training batches' % config.bn_batches
                if config.bn_batches else 'running averages', config.batch_size,
-               ','.join(str(c) for c in ctx), config.base_size, config.crop_size))
+               ','.join(str(c) for c in ctx),
+               ', '.join('%s %d' % (m.NAME, m.base_size) for _, m in members_of(self.train_set)),
+               members_of(self.train_set)[0][1].crop_size))
+        for note in self.validation_notes:
+            self.log.say(note)
+        for member in [m for _, m in members_of(self.train_set)] + [s for _, s in self.test_sets]:
+            if member.mask_threshold is not None:
+                member.binarised_masks()  # reads the masks once: describe() counts them
+                self.log.say(member.describe())  # how many masks the threshold changed
+        self.log.say('Scored at the end: %s' % ', '.join(
+            '%s %s (%d images at %d)' % (name, test.label, len(test), test.base_size)
+            for name, test in self.test_sets))
         if len(ctx) > 1:
             self.log.say(
                 'Data parallel on %d devices: each computes the batch-level Soft-IoU of its '
@@ -205,10 +216,6 @@ class Trainer(object):
                 'summed%s.' % (len(ctx), config.batch_size // len(ctx), config.batch_size,
                                '; batch norm statistics span all devices (--syncbn)'
                                if config.syncbn else '; each device normalises its own share'))
-        if config.val_split == config.test_split:
-            self.log.say('Note: the %r split selects the best epoch and is also the one '
-                         'reported (the paper\'s protocol), so its figures are optimistic.'
-                         % config.val_split)
 
     def run_epoch(self, epoch):
         """Train, validate when due, record and checkpoint one epoch."""
@@ -227,7 +234,7 @@ class Trainer(object):
             recompute_batchnorm_statistics(self.net, self.statistics_set, self.ctx,
                                            config.bn_batches, config.batch_size)
             if self.worker.chief:
-                record.update(self.validation(epoch), split=config.val_split)
+                record.update(self.validation(epoch), split=self.val_name)
         record['seconds'] = round(time.time() - start, 2)
         self.state['epoch'] = epoch
         if not self.worker.chief:
@@ -237,7 +244,7 @@ class Trainer(object):
         self.checkpoint()
         self.log.say('epoch %3d  loss %.4f  lr %.5f  %s  %.0fs' % (
             epoch, mean_loss, record['lr'],
-            '%s %s' % (config.val_split, format_scores(record, METRIC_KEYS[:4]))
+            '%s %s' % (self.val_name, format_scores(record, METRIC_KEYS[:4]))
             if 'IoU' in record else '(not scored)', record['seconds']))
 
     def training(self, epoch):
@@ -269,30 +276,58 @@ class Trainer(object):
         save_checkpoint(self.config.save_dir, self.net,
                         self.worker.optimizer_to_save(self.trainer), self.state)
 
+    @property
+    def val_name(self):
+        """How history and log name the selection split: the split asked for, else the
+        validation set's label (a carved one says so)."""
+        return self.config.val_split or self.val_set.label
+
     def finish(self):
-        """Export the best network, score it on the test split, write ``summary.json``."""
+        """Export the best network, score it on the test split of every dataset of the
+        run (and of ``--eval-dataset``), write ``summary.json``."""
         config, ctx = self.config, self.ctx
         net = self.worker.final_network(self.net, self._build_network)
         load_parameters(net, os.path.join(config.save_dir, 'best_IoU.params'), ctx=ctx)
         prefix = os.path.join(config.save_dir, 'best')
-        export_model(net, prefix, input_shape=(1, 3, config.base_size, config.base_size),
-                     ctx=ctx[0])
-        scores = evaluate_split(net, self.test_set, ctx, batch_size=config.test_batch_size,
-                                num_workers=min(config.workers, 2),
-                                progress=not config.no_progress).scores()
+        side = self.test_sets[0][1].base_size
+        export_model(net, prefix, input_shape=(1, 3, side, side), ctx=ctx[0])
+        score = dict(batch_size=config.test_batch_size, num_workers=min(config.workers, 2),
+                     progress=not config.no_progress)
+        trained = len(DatasetSelection.of(config).names)
+        # the datasets trained on: one pass, pooled (as selection saw them) and per dataset
+        pooled, own = evaluate_members(net, union_of(s for _, s in self.test_sets[:trained]),
+                                       ctx, **score)
+        suites = own + [evaluate_split(net, test, ctx, **score)
+                        for _, test in self.test_sets[trained:]]
+        tests = {name: dict(suite.scores(), split=test.label, base_size=test.base_size)
+                 for (name, test), suite in zip(self.test_sets, suites)}
+        scores = pooled.scores()
         summary = {
             'arguments': config.to_dict(), 'versions': _versions(), 'seed': config.seed,
             'best_epoch': self.state['best_epoch'], 'best_selection_scores': self.state['best'],
-            'selection_split': config.val_split, 'test_split': config.test_split,
-            'test': scores, 'exported': [prefix + '-symbol.json', prefix + '-0000.params'],
+            'selection_split': self.val_name, 'test_split': config.test_split,
+            'test': scores, 'tests': tests,
+            'exported': [prefix + '-symbol.json', prefix + '-0000.params'],
         }
         path = os.path.join(config.save_dir, 'summary.json')
         write_json(path, summary)
-        self.log.say('Best epoch by IoU on %s: %d. %s/%s: %s'
-                     % (config.val_split, self.state['best_epoch'].get('IoU', 0),
-                        config.split_set, config.test_split, format_scores(scores)))
+        self.log.say('Best epoch by IoU on %s: %d.'
+                     % (self.val_name, self.state['best_epoch'].get('IoU', 0)))
+        if trained > 1:
+            self.log.say('%s (pooled): %s' % (' + '.join(
+                '%s %s' % (name, test.label) for name, test in self.test_sets[:trained]),
+                format_scores(scores)))
+        for name, result in tests.items():
+            self.log.say('%s %s (at %d): %s' % (name, result['split'], result['base_size'],
+                                                format_scores(result)))
         self.log.say('Exported %s-symbol.json / -0000.params; summary in %s' % (prefix, path))
         return summary
+
+
+def _named(dataset):
+    """A dataset's split named with its dataset (a union's label names its members)."""
+    return dataset.label if hasattr(dataset, 'members') else '%s %s' % (dataset.NAME,
+                                                                         dataset.label)
 
 
 def train(config, ctx, echo=print, worker=None):

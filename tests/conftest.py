@@ -81,3 +81,26 @@ def copy_small_sirst(sirst_root, dest, ids=SMALL_IDS):
 @pytest.fixture
 def small_sirst(sirst_root, tmp_path):
     return copy_small_sirst(sirst_root, str(tmp_path / 'sirst'))
+
+
+def copy_small_nudt(nudt_root, dest, train=6, test=3):
+    """The first ``train`` and ``test`` ids of NUDT-SIRST's 50_50 lists, copied with their
+    images and masks in the release's layout (no validation split, as released)."""
+    for kind in ('images', 'masks'):
+        os.makedirs(os.path.join(dest, kind))
+    os.makedirs(os.path.join(dest, '50_50'))
+    for split, count in (('train', train), ('test', test)):
+        with open(os.path.join(nudt_root, '50_50', split + '.txt')) as handle:
+            ids = handle.read().split()[:count]
+        for image_id in ids:
+            for kind in ('images', 'masks'):
+                shutil.copy(os.path.join(nudt_root, kind, image_id + '.png'),
+                            os.path.join(dest, kind))
+        with open(os.path.join(dest, '50_50', split + '.txt'), 'w') as handle:
+            handle.write('\n'.join(ids) + '\n')
+    return dest
+
+
+@pytest.fixture
+def small_nudt(nudt_sirst_root, tmp_path):
+    return copy_small_nudt(nudt_sirst_root, str(tmp_path / 'nudt-sirst'))

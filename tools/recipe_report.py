@@ -25,7 +25,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import mxnet as mx  # noqa: E402
 
-from data import SIRSTSegmentation  # noqa: E402
+from data.selection import DatasetSelection  # noqa: E402
+from engine.config import TrainConfig  # noqa: E402
 from model import get_model, load_parameters  # noqa: E402
 from engine.evaluation import evaluate_split  # noqa: E402
 from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
@@ -89,11 +90,13 @@ def _test_scores(run_dir, arguments, data_root):
                     channel_times=arguments['channel_times'], stem=arguments['stem'])
     load_parameters(net, os.path.join(run_dir, 'best_IoU.params'), ctx=[mx.cpu()])
     net.hybridize(static_alloc=True, static_shape=True)
-    test_set = SIRSTSegmentation(root=data_root or arguments['data_root'],
-                                 split_set=arguments['split_set'],
-                                 split=arguments['test_split'], mode='testval',
-                                 base_size=arguments['base_size'],
-                                 crop_size=arguments['crop_size'])
+    # the run's own data (an args.json from before datasets were named is SIRST's); a
+    # union's first dataset
+    config = TrainConfig.from_dict(dict(arguments, data_root=data_root or
+                                        arguments.get('data_root')))
+    selection = DatasetSelection.of(config)
+    test_set = selection.get(selection.names[0], config.test_split, base_size=config.base_size,
+                             crop_size=config.crop_size)
     scores = evaluate_split(net, test_set, [mx.cpu()], batch_size=8, num_workers=0,
                             progress=False).scores()
     return {'test_IoU': scores['IoU'], 'test_nIoU': scores['nIoU']}
