@@ -4,6 +4,7 @@ optional side-by-side images.
     python evaluate.py --net acm_unet --blocks 4 --resume <params or -symbol.json>
     python evaluate.py --net acm_unet --blocks 4 --pretrained --split-set idx_427
     python evaluate.py --net acm_unet --blocks 4 --pretrained --form int8   # faster, approximate
+    python evaluate.py --predictions maps/ --sweep 256    # saved maps of any method
 
 On the CPU the network runs through oneDNN's fused subgraphs (``--form onednn``), which
 gives the same logits as the Gluon network up to float rounding; ``--form hybrid`` is the
@@ -25,6 +26,7 @@ from model.inference import FORMS, form_available, prepare
 from utils.context import parse_contexts
 from utils.evaluation import evaluate_split, resize_logits
 from utils.loading import add_model_arguments, load_network
+from utils.predictions import add_prediction_arguments, map_saver, score_predictions
 from utils.visualize import plot_roc, side_by_side
 
 
@@ -54,6 +56,7 @@ def build_parser():
     parser.add_argument('--calib-images', type=int, default=32,
                         help='trainval images that calibrate --form int8')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_prediction_arguments(parser)
     return parser
 
 
@@ -79,6 +82,8 @@ def fast_network(net, args, ctx):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.predictions:
+        return score_predictions(args)
     out = args.out or os.path.join('runs', 'evaluate', '%s-%s-%s' % (args.net, args.split_set,
                                                                      args.split))
     try:
@@ -107,6 +112,8 @@ def main(argv=None):
                 path = safe_join(image_dir, dataset.ids[idx] + '.png')  # ids may hold folders
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 side_by_side(image, native, pred, path)
+    if args.save_maps:
+        on_batch = map_saver(os.path.join(out, 'maps'), dataset.ids, then=on_batch)
 
     workers = args.workers if args.workers is not None else (
         0 if all(c.device_type == 'cpu' for c in ctx) else 2)
