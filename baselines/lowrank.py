@@ -8,9 +8,10 @@ dominated by one SVD of the (patch^2 x patches) matrix. :func:`svt` computes it 
 eigen-decomposition of the small Gram matrix D^T D (patches x patches) by default, about 4
 times faster than a full SVD of D; the singular values it loses to rounding lie below
 ~1e-8 of the largest, far under every threshold the solvers apply.
-``tests/test_baselines.py`` checks on real SIRST images that the saliency maps stay within
-1e-3 (on maps min-max normalised to [0, 1]) of the maps computed with full SVDs
-(``SVD_METHOD = 'full'``).
+``tests/test_baselines.py`` checks on real SIRST images that the saliency maps, min-max
+normalised to [0, 1], stay within 5e-3 everywhere and 1e-5 on average of the maps computed
+with full SVDs (``SVD_METHOD = 'full'``); measured, they differ by at most 3e-10 but for one
+NIPPS pixel (1.2e-3) where the non-negative threshold falls between the two roundings.
 """
 import numpy as np
 import scipy.linalg
