@@ -17,7 +17,7 @@ setup(
     description='Asymmetric Contextual Modulation (ACM, WACV 2021) for single-frame infrared '
                 'small target detection on SIRST, in MXNet/Gluon',
     python_requires='>=3.8',
-    packages=find_packages(include=['model', 'data', 'metric', 'utils']),
+    packages=find_packages(include=['model', 'data', 'metric', 'utils', 'baselines']),
     py_modules=['train', 'evaluate', 'predict', 'export'],
     install_requires=[
         MXNET,

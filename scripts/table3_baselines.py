@@ -1,7 +1,8 @@
 """The model-driven rows of the paper's Table 3 on SIRST (idx_320 test), beside the released
 ACM-U-Net, under both protocols, in one command:
 
-    python scripts/table3_baselines.py --data-root ../shared/sirst --model-root ../shared/checkpoints/open-acm
+    python scripts/table3_baselines.py --data-root ../shared/sirst \
+        --model-root ../shared/checkpoints/open-acm
 
 Every baseline of ``baselines/`` runs on every test image (grayscale, native size) in
 worker processes; each map is min-max normalised per image and scored by
@@ -34,7 +35,7 @@ sys.path.insert(0, REPO)
 
 from baselines import BASELINES, PAPER, UnknownBaselineError, get_baseline  # noqa: E402
 from data import DatasetError, SIRSTSegmentation  # noqa: E402
-from metric.protocol import evaluate_maps, prepare_map  # noqa: E402
+from metric.protocol import ScoredMap, evaluate_maps, prepare_map, score_maps  # noqa: E402
 from utils.predictions import (PredictionError, load_prediction_maps,  # noqa: E402
                                split_masks)
 
@@ -72,8 +73,14 @@ def run_baselines(methods, images, workers):
 
 
 def _protocols(maps, normalize):
+    """Both protocols, and as a check the best-IoU threshold's IoU and nIoU at each image's
+    native size instead of 512 x 512."""
     report = evaluate_maps(maps, normalize, threshold=0.5, sweep=256)
     report.pop('curve')
+    native = [ScoredMap(m.native_mask, m.native_mask, m.native_scores, m.native_scores)
+              for m in maps]
+    check = score_maps(native, report['best_IoU']['threshold'], normalize, roc=False)
+    report['native_size_at_best_IoU'] = {k: check[k] for k in ('IoU', 'nIoU')}
     return report
 
 
@@ -209,6 +216,10 @@ def main(argv=None):
                         help='folder for the network\'s saved maps and its evaluate.py run')
     args = parser.parse_args(argv)
     start = time.time()
+    if args.limit and not args.no_network:
+        print('error: --limit scores part of the split, the network row all of it; add '
+              '--no-network', file=sys.stderr)
+        return 2
     try:
         for method in args.methods:
             get_baseline(method)
@@ -256,10 +267,9 @@ def main(argv=None):
                                  paper_iou=PAPER_ACM_UNET[0], paper_niou=PAPER_ACM_UNET[1],
                                  **reports[normalize]))
         fixed = net_rows[0]['at_threshold']
-        result['network'] = dict(evaluate={k: own[k] for k in ('IoU', 'nIoU', 'Pd', 'Fa', 'AUC')},
-                                 rows=net_rows,
-                                 reproduced=all(fixed[k] == own[k] for k in ('IoU', 'nIoU', 'Pd',
-                                                                            'Fa')))
+        keys = ('IoU', 'nIoU', 'Pd', 'Fa')
+        result['network'] = dict(evaluate={k: own[k] for k in keys + ('AUC',)}, rows=net_rows,
+                                 reproduced=all(fixed[k] == own[k] for k in keys))
         result['rows'] = rows + net_rows
         columns.append(('ACM-U-Net', probs))
     result['seconds'] = round(time.time() - start, 1)
@@ -268,8 +278,8 @@ def main(argv=None):
         json.dump(result, handle, indent=2)
     with open(os.path.join(args.out, 'table3.md'), 'w') as handle:
         handle.write(markdown(result))
-    figure(os.path.join(args.out, 'maps.png'), images[:FIGURE_IDS], [n for _, n in masks[:FIGURE_IDS]],
-           columns)
+    figure(os.path.join(args.out, 'maps.png'), images[:FIGURE_IDS],
+           [native for _, native in masks[:FIGURE_IDS]], columns)
     print('wrote %s (%.0f s)' % (os.path.join(args.out, 'table3.md'), result['seconds']))
     return 0
 
