@@ -82,7 +82,7 @@ def fast_network(net, args, ctx):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.predictions:
+    if args.predictions or args.threshold is not None or args.sweep is not None:
         return score_predictions(args)
     out = args.out or os.path.join('runs', 'evaluate', '%s-%s-%s' % (args.net, args.split_set,
                                                                      args.split))

@@ -9,7 +9,8 @@ worker processes; each map is min-max normalised per image and scored by
 ``metric/protocol.py`` at threshold 0.5 and over a sweep of 256 thresholds (best IoU and
 best nIoU, each with its threshold). The network row is evaluate.py's own run of the
 released checkpoint with ``--save-maps``, scored from those saved maps by the same code
-(its sigmoid output as the map; also min-max normalised, for comparison). Writes
+(its sigmoid output as the map; also min-max normalised, for comparison); ``--deep
+NET=PARAMS`` adds other trained networks (b = 4) the same way. Writes
 ``table3.md``, ``table3.json`` and ``maps.png`` (a few test images and every method's map)
 to ``--out`` (default docs/baselines), with the time it took and the CPU it ran on.
 """
@@ -28,6 +29,7 @@ import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
+from scipy.special import expit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -39,8 +41,10 @@ from metric.protocol import ScoredMap, evaluate_maps, prepare_map, score_maps  #
 from utils.predictions import (PredictionError, load_prediction_maps,  # noqa: E402
                                split_masks)
 
-#: the released ACM-U-Net's row of Table 3
-PAPER_ACM_UNET = (0.743, 0.731)
+#: the paper's data-driven rows (scripts/table3.py trains them)
+PAPER_DEEP = {'fpn': (0.720, 0.700), 'sk_fpn': (0.702, 0.695), 'gau_fpn': (0.701, 0.701),
+              'acm_fpn': (0.731, 0.721), 'unet': (0.733, 0.709), 'sk_unet': (0.708, 0.699),
+              'gau_unet': (0.718, 0.697), 'acm_unet': (0.743, 0.731)}
 #: the methods that dominate the run time go first, so that the two workers end together
 _SLOW_FIRST = ('ipi', 'nipps', 'nram', 'ript', 'fkrw', 'pstnn')
 FIGURE_IDS = 4
@@ -84,18 +88,19 @@ def _protocols(maps, normalize):
     return report
 
 
-def run_network(args, dataset, masks, work):
-    """evaluate.py on the released checkpoint with --save-maps; its own metrics and the
-    protocol reports of its saved maps."""
-    out = os.path.join(work, 'acm_unet')
+def run_network(args, dataset, masks, work, net='acm_unet', weights=None):
+    """evaluate.py on a checkpoint (``weights``; the released one when None) with
+    --save-maps; its own metrics and the protocol reports of its saved maps."""
+    out = os.path.join(work, net)
     env = dict(os.environ, OMP_NUM_THREADS=str(len(os.sched_getaffinity(0))))
     env.pop('OPENBLAS_NUM_THREADS', None)
     env.pop('MKL_NUM_THREADS', None)
-    command = [sys.executable, os.path.join(REPO, 'evaluate.py'), '--net', 'acm_unet',
-               '--blocks', '4', '--pretrained', '--data-root', dataset.root,
+    command = [sys.executable, os.path.join(REPO, 'evaluate.py'), '--net', net,
+               '--blocks', '4', '--data-root', dataset.root,
                '--split-set', 'idx_320', '--split', 'test', '--out', out, '--save-maps',
                '--no-progress']
-    if args.model_root:
+    command += ['--resume', weights] if weights else ['--pretrained']
+    if args.model_root and not weights:
         command += ['--model-root', args.model_root]
     if subprocess.call(command, env=env, cwd=REPO) != 0:
         raise RuntimeError('evaluate.py failed: %s' % ' '.join(command))
@@ -107,7 +112,7 @@ def run_network(args, dataset, masks, work):
         scored = load_prediction_maps(maps_dir, dataset, normalize, masks)
         reports[normalize] = _protocols(scored, normalize)
     logits = [np.load(os.path.join(maps_dir, i + '.npy')) for i in dataset.ids[:FIGURE_IDS]]
-    return own, reports, [1 / (1 + np.exp(-l)) for l in logits]
+    return own, reports, [expit(l) for l in logits]
 
 
 def _cpu_name():
@@ -125,6 +130,12 @@ def _fmt(value):
     return '%.3f' % value if value is not None else '-'
 
 
+def _missing_row(name):
+    title, iou, niou = PAPER[name]
+    return ('| %s | %.3f | %.3f | not implemented: not identifiable from the paper\'s '
+            'reference | | | | | | | |' % (title, iou, niou))
+
+
 def markdown(result):
     """Table 3's model-driven rows (and the network) as a Markdown table with notes."""
     lines = ['# Table 3, model-driven rows: SIRST idx_320 test (%d images)' % result['images'],
@@ -133,13 +144,18 @@ def markdown(result):
              '**T = 0.5** (score > 0.5) and **sweep** (256 thresholds k/256, the best IoU and '
              'the best nIoU, each with its threshold; "same" says whether one threshold '
              'gives both). IoU and nIoU at the evaluation size 512 x 512, as evaluate.py '
-             'scores networks. |d| is |ours (sweep) - paper| for IoU; entries above 0.05 are '
-             'discussed in README.md.',
+             'scores networks. d IoU is the size of ours (best IoU of the sweep) minus the '
+             'paper\'s; bold above 0.05, discussed in README.md. The network rows: the map '
+             'is its sigmoid output, as is or min-max normalised.',
              '',
              '| method | paper IoU | paper nIoU | IoU T=0.5 | nIoU T=0.5 | best IoU (T) '
-             '| best nIoU (T) | same | AUC | |d| IoU | CPU s / image |',
+             '| best nIoU (T) | same | AUC | d IoU | CPU s / image |',
              '|---|---|---|---|---|---|---|---|---|---|---|']
+    missing = list(result.get('missing', []))
     for row in result['rows']:
+        if missing and row['name'] in PAPER and \
+                list(PAPER).index(row['name']) > list(PAPER).index(missing[0]):
+            lines.append(_missing_row(missing.pop(0)))  # in the paper's column order
         fixed, best_iou, best_niou = row['at_threshold'], row['best_IoU'], row['best_nIoU']
         delta = abs(best_iou['IoU'] - row['paper_iou']) if row['paper_iou'] is not None \
             else None
@@ -152,19 +168,15 @@ def markdown(result):
                          ('**%.3f**' if delta > 0.05 else '%.3f') % delta
                          if delta is not None else '-',
                          '%.2f' % row['cpu_per_image'] if 'cpu_per_image' in row else '-'))
-    for name in result.get('missing', []):
-        title, iou, niou = PAPER[name]
-        lines.append('| %s | %.3f | %.3f | not implemented: not identifiable from the paper\'s '
-                     'reference | | | | | | | |' % (title, iou, niou))
-    net = result.get('network')
-    if net:
-        lines += ['', 'The released ACM-U-Net through the same code: evaluate.py\'s own run '
-                  'gave IoU %.4f, nIoU %.4f; its saved logits scored with `--normalize '
-                  'sigmoid` at T = 0.5 gave IoU %.4f, nIoU %.4f (%s).'
-                  % (net['evaluate']['IoU'], net['evaluate']['nIoU'],
-                     net['rows'][0]['at_threshold']['IoU'],
+    lines += [_missing_row(name) for name in missing]
+    for net in result.get('networks', []):
+        lines += ['', '%s (%s) through the same code: evaluate.py\'s own run gave IoU %.4f, '
+                  'nIoU %.4f; its saved logits scored with `--normalize sigmoid` at T = 0.5 '
+                  'gave IoU %.4f, nIoU %.4f (%s).'
+                  % (net['net'], net['weights'], net['evaluate']['IoU'],
+                     net['evaluate']['nIoU'], net['rows'][0]['at_threshold']['IoU'],
                      net['rows'][0]['at_threshold']['nIoU'],
-                     'identical' if net['reproduced'] else 'DIFFERENT')]
+                     'identical, and Pd and Fa too' if net['reproduced'] else 'DIFFERENT')]
     lines += ['', 'Wall time %.0f s (%.1f min) for the whole command on %d cores (%s), %d '
               'worker processes; CPU seconds per image are per method, summed over workers.'
               % (result['seconds'], result['seconds'] / 60, result['cores'], result['cpu'],
@@ -208,6 +220,9 @@ def main(argv=None):
                         help='baselines to run (default: all of %s)' % ', '.join(BASELINES))
     parser.add_argument('--no-network', action='store_true',
                         help='leave out the released ACM-U-Net row')
+    parser.add_argument('--deep', nargs='+', default=[], metavar='NET=PARAMS',
+                        help='more deep rows: registry name (b = 4) and checkpoint, e.g. '
+                             'acm_fpn=runs/table3/acm_fpn/best_IoU.params')
     parser.add_argument('--workers', type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument('--limit', type=int, default=None,
                         help='only the first N test images (a quick look; not the table)')
@@ -216,7 +231,15 @@ def main(argv=None):
                         help='folder for the network\'s saved maps and its evaluate.py run')
     args = parser.parse_args(argv)
     start = time.time()
-    if args.limit and not args.no_network:
+    deep = []
+    for item in args.deep:
+        net, _, weights = item.partition('=')
+        if not weights or not os.path.isfile(weights):
+            print('error: --deep %s must be NET=PARAMS with an existing checkpoint file'
+                  % item, file=sys.stderr)
+            return 2
+        deep.append((net, weights))
+    if args.limit and (deep or not args.no_network):
         print('error: --limit scores part of the split, the network row all of it; add '
               '--no-network', file=sys.stderr)
         return 2
@@ -254,24 +277,27 @@ def main(argv=None):
                   cores=len(os.sched_getaffinity(0)), cpu=_cpu_name(),
                   command='python scripts/table3_baselines.py ' + ' '.join(
                       argv if argv is not None else sys.argv[1:]))
-    if not args.no_network:
+    networks = [] if args.no_network else [('acm_unet', None)]
+    networks += deep
+    for net, weights in networks:
         try:
-            own, reports, probs = run_network(args, dataset, masks, args.work)
+            own, reports, probs = run_network(args, dataset, masks, args.work, net, weights)
         except (RuntimeError, PredictionError) as err:
             print('error: %s' % err, file=sys.stderr)
             return 1
-        net_rows = []
-        for normalize, title in (('sigmoid', 'ACM-U-Net (sigmoid)'),
-                                 ('minmax', 'ACM-U-Net (min-max)')):
-            net_rows.append(dict(name='acm_unet_' + normalize, title=title,
-                                 paper_iou=PAPER_ACM_UNET[0], paper_niou=PAPER_ACM_UNET[1],
-                                 **reports[normalize]))
+        label = 'released ACM-U-Net' if weights is None else '%s (%s)' % (net, weights)
+        paper = PAPER_DEEP.get(net, (None, None))
+        net_rows = [dict(name='%s_%s' % (net, normalize), title='%s (%s)' % (label, how),
+                         paper_iou=paper[0], paper_niou=paper[1], **reports[normalize])
+                    for normalize, how in (('sigmoid', 'sigmoid'), ('minmax', 'min-max'))]
         fixed = net_rows[0]['at_threshold']
         keys = ('IoU', 'nIoU', 'Pd', 'Fa')
-        result['network'] = dict(evaluate={k: own[k] for k in keys + ('AUC',)}, rows=net_rows,
-                                 reproduced=all(fixed[k] == own[k] for k in keys))
-        result['rows'] = rows + net_rows
-        columns.append(('ACM-U-Net', probs))
+        result.setdefault('networks', []).append(dict(
+            net=net, weights=weights or 'released', rows=net_rows,
+            evaluate={k: own[k] for k in keys + ('AUC',)},
+            reproduced=all(fixed[k] == own[k] for k in keys)))
+        result['rows'] += net_rows
+        columns.append((net if weights else 'ACM-U-Net', probs))
     result['seconds'] = round(time.time() - start, 1)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'table3.json'), 'w') as handle:

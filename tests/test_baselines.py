@@ -218,6 +218,7 @@ def test_predictions_in_png_and_npy_are_scored_and_bad_folders_are_refused(small
     np.save(nan / (dataset.ids[1] + '.npy'), bad)
     _one_line_error(_run(common + ['--predictions', str(nan)], small_sirst),
                     dataset.ids[1], 'NaN')
+    _one_line_error(_run(common + ['--sweep', '256'], small_sirst), 'add --predictions')
 
 
 def test_table_script_refuses_an_unknown_method_by_name(small_sirst, tmp_path):

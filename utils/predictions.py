@@ -163,6 +163,10 @@ def format_report(report):
 
 def score_predictions(args):
     """The ``--predictions`` path of evaluate.py; returns the exit status."""
+    if not args.predictions:
+        print('error: --threshold and --sweep score saved maps; add --predictions DIR (a '
+              'network is scored at logit 0 without them)', file=sys.stderr)
+        return 2
     threshold = args.threshold
     if threshold is None and not args.sweep:
         threshold = 0.5
