@@ -29,6 +29,7 @@ import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
 from scipy.special import expit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +75,19 @@ def run_baselines(methods, images, workers):
         maps[method][index] = saliency
         cpu[method] += seconds
     return maps, cpu
+
+
+def peaks_on_target(maps, masks):
+    """Images whose map peaks on a target pixel (or next to one): tells a method that finds
+    targets but segments them badly from one that misses them."""
+    hits = 0
+    for values, (_, native) in zip(maps, masks):
+        near = ndimage.binary_dilation(native > 0, iterations=1)
+        values = np.asarray(values)
+        if values.shape != near.shape:  # network maps are at the evaluation size
+            continue
+        hits += bool(near.flat[int(np.argmax(values))])
+    return hits
 
 
 def _protocols(maps, normalize):
@@ -133,7 +147,7 @@ def _fmt(value):
 def _missing_row(name):
     title, iou, niou = PAPER[name]
     return ('| %s | %.3f | %.3f | not implemented: not identifiable from the paper\'s '
-            'reference | | | | | | | |' % (title, iou, niou))
+            'reference | | | | | | | | |' % (title, iou, niou))
 
 
 def markdown(result):
@@ -145,12 +159,13 @@ def markdown(result):
              'the best nIoU, each with its threshold; "same" says whether one threshold '
              'gives both). IoU and nIoU at the evaluation size 512 x 512, as evaluate.py '
              'scores networks. d IoU is the size of ours (best IoU of the sweep) minus the '
-             'paper\'s; bold above 0.05, discussed in README.md. The network rows: the map '
+             'paper\'s; bold above 0.05, discussed in README.md. "peak on target": images '
+             'whose map is largest on (or next to) a target pixel. The network rows: the map '
              'is its sigmoid output, as is or min-max normalised.',
              '',
              '| method | paper IoU | paper nIoU | IoU T=0.5 | nIoU T=0.5 | best IoU (T) '
-             '| best nIoU (T) | same | AUC | d IoU | CPU s / image |',
-             '|---|---|---|---|---|---|---|---|---|---|---|']
+             '| best nIoU (T) | same | AUC | d IoU | peak on target | CPU s / image |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
     missing = list(result.get('missing', []))
     for row in result['rows']:
         if missing and row['name'] in PAPER and \
@@ -160,13 +175,15 @@ def markdown(result):
         delta = abs(best_iou['IoU'] - row['paper_iou']) if row['paper_iou'] is not None \
             else None
         lines.append('| %s | %s | %s | %.3f | %.3f | %.3f (%.3f) | %.3f (%.3f) | %s | %.3f '
-                     '| %s | %s |' % (
+                     '| %s | %s | %s |' % (
                          row['title'], _fmt(row['paper_iou']), _fmt(row['paper_niou']),
                          fixed['IoU'], fixed['nIoU'], best_iou['IoU'], best_iou['threshold'],
                          best_niou['nIoU'], best_niou['threshold'],
                          'yes' if row['same_threshold'] else 'no', row['AUC'],
                          ('**%.3f**' if delta > 0.05 else '%.3f') % delta
                          if delta is not None else '-',
+                         '%d / %d' % (row['peaks_on_target'], result['images'])
+                         if 'peaks_on_target' in row else '-',
                          '%.2f' % row['cpu_per_image'] if 'cpu_per_image' in row else '-'))
     lines += [_missing_row(name) for name in missing]
     for net in result.get('networks', []):
@@ -265,7 +282,9 @@ def main(argv=None):
         scored = [prepare_map(m, e, n, 'minmax') for m, (e, n) in zip(maps[method], masks)]
         row = dict(name=method, title=entry.title, paper_iou=entry.paper_iou,
                    paper_niou=entry.paper_niou, cpu_seconds=round(cpu[method], 1),
-                   cpu_per_image=cpu[method] / len(images), **_protocols(scored, 'minmax'))
+                   cpu_per_image=cpu[method] / len(images),
+                   peaks_on_target=peaks_on_target(maps[method], masks),
+                   **_protocols(scored, 'minmax'))
         rows.append(row)
         columns.append((entry.title, maps[method][:FIGURE_IDS]))
         print('%-8s T=0.5 IoU %.3f nIoU %.3f | sweep IoU %.3f nIoU %.3f | paper %.3f %.3f'
