@@ -4,7 +4,8 @@ Both stack an image's patches as the frontal slices of a tensor, separate it int
 low-rank background and a sparse target, and put the target back into the image (each pixel
 the mean of the patch entries covering it). Both use a local prior from the structure
 tensor's eigenvalues (:func:`baselines.neighbourhood.structure_tensor`) to weight the
-sparse term entry by entry.
+sparse term entry by entry. The map is the target's positive part (RIPT's target is
+non-negative already; see ``baselines/lowrank.py`` for why PSTNN's signed one is clipped).
 """
 import numpy as np
 
@@ -66,7 +67,7 @@ def ript(image, patch=30, step=10, lam_scale=0.7, mu_scale=5.0, h=1.0, tol=1e-7,
         if np.linalg.norm(data - background - target) / norm < tol or count == previous:
             break
         previous = count
-    return grid.image(target)
+    return grid.image(target)  # non-negative by construction
 
 
 def _prox_partial_tnn(tensor, tau, keep):
@@ -126,4 +127,4 @@ def pstnn(image, patch=40, step=40, lam_scale=0.6, keep=1, tol=1e-7, max_iter=50
         if np.linalg.norm(residual) / norm < tol or count == previous:
             break
         previous = count
-    return grid.image(target)
+    return np.maximum(grid.image(target), 0)
