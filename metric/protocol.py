@@ -96,6 +96,8 @@ def prepare_map(values, eval_mask, native_mask, normalize):
     resized as logits, as the toolkit resizes a network's logits. Raises ValueError naming
     the accepted sizes."""
     values = np.asarray(values)
+    if values.dtype.kind != 'f':  # masks and integer maps: numbers to threshold
+        values = values.astype(np.float64)
     eval_shape, native_shape = np.shape(eval_mask), np.shape(native_mask)
     if values.shape not in (eval_shape, native_shape):
         raise ValueError('it is %s but must be the evaluation size %s or the image size %s'
@@ -104,9 +106,10 @@ def prepare_map(values, eval_mask, native_mask, normalize):
     if not np.isfinite(values).all():
         raise ValueError('it holds %d NaN or infinite values' % np.count_nonzero(
             ~np.isfinite(values)))
-    scores = normalize_map(values, normalize)
     if normalize == 'sigmoid':  # logits keep their own type, as the toolkit's ROC bins them
         scores = values
+    else:
+        scores = normalize_map(values, normalize)
     return ScoredMap(eval_mask, native_mask, _resize(scores, eval_shape),
                      _resize(scores, native_shape))
 
