@@ -9,6 +9,7 @@ ROC AUC, with JSON, a ROC plot and optional side-by-side images.
 Images are resized to the dataset's protocol size (SIRST 512, NUDT-SIRST its native 256)
 unless --base-size is given; ``metrics.json`` records the dataset, split and size used.
     python evaluate.py --net acm_unet --blocks 4 --pretrained --form int8   # faster, approximate
+    python evaluate.py --predictions maps/ --sweep 256    # saved maps of any method
 
 On the CPU the network runs through oneDNN's fused subgraphs (``--form onednn``), which
 gives the same logits as the Gluon network up to float rounding; ``--form hybrid`` is the
@@ -29,6 +30,7 @@ from data.selection import DatasetSelection
 from data.files import UnsafePathError, safe_join
 from deployment.inference import FORMS, form_available, prepare
 from engine.evaluation import evaluate_split, resize_logits
+from engine.predictions import add_prediction_arguments, map_saver, score_predictions
 from model import ParameterFileError
 from utils.visualize import side_by_side
 
@@ -57,6 +59,7 @@ def build_parser():
     count(parser, '--calib-images', default=32,
           help='training images (trainval where the dataset has it) that calibrate --form int8')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_prediction_arguments(parser)
     return parser
 
 
@@ -91,6 +94,8 @@ def _run_label(dataset):
 def main(argv=None):
     parser = build_parser()
     args, given = parser.parse(argv), parser.given(argv)
+    if args.predictions or args.threshold is not None or args.sweep is not None:
+        return score_predictions(args)
     try:
         weights_path(args)
         name, blocks = network_label(args)
@@ -126,6 +131,8 @@ def main(argv=None):
                 path = safe_join(image_dir, dataset.ids[idx] + '.png')  # ids may hold folders
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 side_by_side(image, native, pred, path)
+    if args.save_maps:
+        on_batch = map_saver(os.path.join(out, 'maps'), dataset.ids, then=on_batch)
 
     workers = args.workers if args.workers is not None else (
         0 if all(c.device_type == 'cpu' for c in ctx) else 2)

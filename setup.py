@@ -17,7 +17,8 @@ setup(
     description='Asymmetric Contextual Modulation (ACM, WACV 2021) for single-frame infrared '
                 'small target detection on SIRST, in MXNet/Gluon',
     python_requires='>=3.8',
-    packages=find_packages(include=['model', 'data', 'metric', 'deployment', 'engine', 'cli', 'utils']),
+    packages=find_packages(include=['model', 'data', 'metric', 'deployment', 'engine', 'cli', 'utils',
+                                            'baselines']),
     py_modules=['train', 'evaluate', 'predict', 'export', 'benchmark'],
     install_requires=[
         MXNET,

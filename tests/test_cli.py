@@ -18,9 +18,21 @@ def test_evaluate_reproduces_released_figures_on_idx_320(sirst_root, released_pa
     out = str(tmp_path / 'eval')
     assert evaluate.main(['--net', 'acm_unet', '--blocks', '4', '--resume', released_params,
                           '--data-root', sirst_root, '--split-set', 'idx_320',
-                          '--split', 'test', '--out', out, '--no-progress']) == 0
+                          '--split', 'test', '--out', out, '--no-progress',
+                          '--save-maps']) == 0
     with open(os.path.join(out, 'metrics.json')) as handle:
         report = json.load(handle)
+    # the saved logits, scored as maps of any method (issue 14) at the threshold that is
+    # logit 0, give evaluate.py's own figures exactly
+    scored = str(tmp_path / 'scored')
+    assert evaluate.main(['--predictions', os.path.join(out, 'maps'), '--normalize', 'sigmoid',
+                          '--threshold', '0.5', '--data-root', sirst_root,
+                          '--out', scored]) == 0
+    with open(os.path.join(scored, 'metrics.json')) as handle:
+        maps_report = json.load(handle)
+    assert maps_report['images'] == 96 and maps_report['AUC'] == report['AUC']
+    for key in ('IoU', 'nIoU', 'Pd', 'Fa'):
+        assert maps_report['at_threshold'][key] == report[key], key
     assert report['images'] == 96
     assert report['IoU'] == pytest.approx(0.7442, abs=5e-4)
     assert report['nIoU'] == pytest.approx(0.7242, abs=5e-4)
