@@ -16,6 +16,7 @@ from cli.outputs import OutputError, output_folder
 from data import DatasetError
 from data.selection import DatasetSelection
 from data.files import UnsafePathError, decode_strict, safe_join
+from metric import METRIC_KEYS, format_scores
 from metric.protocol import NORMALIZATIONS, evaluate_maps, prepare_map
 from utils.atomic import write_json
 
@@ -150,8 +151,8 @@ def format_report(report):
     lines = []
 
     def row(name, r):
-        lines.append('  %-16s T=%-8.4f IoU %.4f  nIoU %.4f  Pd %.4f  Fa %.2f x 1e-6'
-                     % (name, r['threshold'], r['IoU'], r['nIoU'], r['Pd'], r['Fa'] * 1e6))
+        lines.append('  %-16s T=%-8.4f %s' % (name, r['threshold'],
+                                               format_scores(r, METRIC_KEYS[:4], '  ')))
     if 'at_threshold' in report:
         row('threshold', report['at_threshold'])
     if 'sweep' in report:
@@ -159,7 +160,7 @@ def format_report(report):
         row('best nIoU', report['best_nIoU'])
         lines.append('  one threshold gives both: %s'
                      % ('yes' if report['same_threshold'] else 'no'))
-    lines.append('  AUC %.4f' % report['AUC'])
+    lines.append('  %s' % format_scores(report, ('AUC',)))
     return lines
 
 
