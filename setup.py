@@ -20,6 +20,7 @@ setup(
     packages=find_packages(include=['model', 'data', 'metric', 'deployment', 'engine', 'cli', 'utils',
                                             'baselines']),
     py_modules=['train', 'evaluate', 'predict', 'export', 'benchmark'],
+    package_data={'data': ['sirst-release.sha256']},
     install_requires=[
         MXNET,
         'numpy<1.24',  # MXNet 1.9.1 uses np.bool, removed in numpy 1.24

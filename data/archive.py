@@ -10,6 +10,7 @@ and :func:`check_sha256` check a download against a recorded digest.
 """
 import hashlib
 import io
+import os
 import stat
 import urllib.request
 import zipfile
@@ -17,7 +18,8 @@ import zipfile
 from .files import DatasetError
 
 __all__ = ['ArchiveError', 'Budget', 'MAX_BYTES', 'MAX_FILES', 'open_zip', 'member_name',
-           'copy_member', 'read_member', 'sha256_file', 'check_sha256', 'download']
+           'copy_member', 'read_member', 'sha256_file', 'check_sha256', 'read_manifest',
+           'check_manifest', 'download']
 
 #: what one preparation may write: SIRST unpacked is about 19 MB in 1,290 files, so these
 #: leave room for a grown release and stop a zip bomb early
@@ -117,6 +119,38 @@ def sha256_file(path):
         for chunk in iter(lambda: handle.read(_CHUNK), b''):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_manifest(path):
+    """``{relative path: sha256}`` from a ``sha256sum``-style file (``<hex>  <path>``)."""
+    manifest = {}
+    with open(path, encoding='utf-8') as handle:
+        for line in handle:
+            if line.strip():
+                digest, name = line.split(None, 1)
+                manifest[name.strip()] = digest
+    return manifest
+
+
+def check_manifest(folder, manifest, location):
+    """Refuse ``folder`` unless it holds exactly the files of ``manifest`` (relative path ->
+    sha256) with those digests; the error names the first file that differs."""
+    found = sorted(os.path.relpath(os.path.join(current, name), folder).replace(os.sep, '/')
+                   for current, _, names in os.walk(folder) for name in names)
+    extra = sorted(set(found) - set(manifest))
+    missing = sorted(set(manifest) - set(found))
+    if missing or extra:
+        raise ArchiveError('%s is not the recorded release: %s; it is not used.' % (
+            location, '; '.join(part for part in (
+                missing and '%d file(s) missing (first %s)' % (len(missing), missing[0]),
+                extra and '%d file(s) not in the release (first %s)' % (len(extra), extra[0]))
+                if part)))
+    for name in found:
+        actual = sha256_file(os.path.join(folder, name))
+        if actual != manifest[name]:
+            raise ArchiveError('%s: %s has sha256 %s, not the recorded %s: the download is '
+                               'corrupt or not the release; it is not used.'
+                               % (location, name, actual, manifest[name]))
 
 
 def check_sha256(path, expected, location):

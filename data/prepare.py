@@ -9,7 +9,9 @@ The result is the unpacked layout (images/, masks/, idx_320/, idx_427/) under --
 files are taken (images/*.png, masks/*.png|xml, idx_*/*.txt, or images.zip and masks.zip
 holding them), any member that is a link or a path out of its folder refuses the archive,
 and everything written is bounded (data.archive.MAX_BYTES, MAX_FILES). A download is
-checked against its recorded sha256 (or --sha256).
+checked before anything reaches --root: against --sha256 when given, else file by file
+against the release's recorded digests (``data/sirst-release.sha256``: every image, mask
+and split list, computed from the copy this toolkit was built and tested against).
 """
 import argparse
 import os
@@ -17,8 +19,9 @@ import shutil
 import sys
 import tempfile
 
-from .archive import (ArchiveError, Budget, MAX_BYTES, MAX_FILES, check_sha256, copy_member,
-                      download, member_name, open_zip, read_member)
+from .archive import (ArchiveError, Budget, MAX_BYTES, MAX_FILES, check_manifest,
+                      check_sha256, copy_member, download, member_name, open_zip, read_member,
+                      read_manifest)
 from .files import DatasetError, resolve_root, safe_join
 from .sirst import SIRSTSegmentation
 
@@ -26,10 +29,10 @@ from .sirst import SIRSTSegmentation
 #: archive's bytes, and so its sha256, do not move with the branch
 ARCHIVE_COMMIT = '9ad1a3f900b845853eba25369d9c5e6f661e0479'
 ARCHIVE_URL = 'https://github.com/YimianDai/sirst/archive/%s.zip' % ARCHIVE_COMMIT
-#: sha256 of each archive a download is checked against. TO BE FILLED: the value for
-#: ARCHIVE_URL could not be computed where this was written (no network); until it is, a
-#: download stops, prints the archive's sha256 and asks for --sha256 after checking it.
-KNOWN_SHA256 = {ARCHIVE_URL: None}
+#: sha256 of every file of the release (images, masks, split lists) a download must hold
+#: exactly; the archive's own bytes could not be hashed where this was written (no network)
+RELEASE_MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'sirst-release.sha256')
 
 SPLIT_SETS = ('idx_320', 'idx_427')
 #: the extensions each folder of the release holds
@@ -167,15 +170,21 @@ def _copy_folder(source, root, budget):
 def prepare(root=None, source=None, url=ARCHIVE_URL, sha256=None, max_bytes=MAX_BYTES,
             max_files=MAX_FILES):
     """Fill ``root`` from ``source`` (folder or zip) or a download of ``url``; returns
-    ``(root, counts of idx_320's splits)``. ``sha256`` checks the archive (a download is
-    always checked, against ``KNOWN_SHA256`` when not given); ``max_bytes`` and
-    ``max_files`` bound what is written."""
+    ``(root, counts of idx_320's splits)``. ``sha256`` checks the archive; a download
+    without it is checked file by file against ``RELEASE_MANIFEST`` before any file reaches
+    ``root``; ``max_bytes`` and ``max_files`` bound what is written."""
     root = resolve_root(root)
     budget = Budget(max_bytes, max_files)
     with tempfile.TemporaryDirectory() as scratch:
         if source is None:
             source = download(url, os.path.join(scratch, 'sirst.zip'), max_bytes)
-            check_sha256(source, sha256 or KNOWN_SHA256.get(url), url)
+            if sha256 is not None:
+                check_sha256(source, sha256, url)
+            else:  # unpacked in the scratch folder, checked file by file, then copied
+                unpacked = os.path.join(scratch, 'unpacked')
+                _copy_zip(source, unpacked, Budget(max_bytes, max_files))
+                check_manifest(unpacked, read_manifest(RELEASE_MANIFEST), url)
+                source = unpacked
         elif sha256 is not None:
             if not os.path.isfile(source):
                 raise DatasetError('--sha256 checks an archive, but --source %s is not a file.'
@@ -199,7 +208,8 @@ def main(argv=None):
                         help='a clone of the official repository or a zip of it')
     parser.add_argument('--url', default=ARCHIVE_URL)
     parser.add_argument('--sha256', default=None,
-                        help='the archive\'s expected sha256 (a download is always checked)')
+                        help='the archive\'s expected sha256 (without it a download is checked '
+                             'file by file against the recorded release)')
     args = parser.parse_args(argv)
     try:
         root, counts = prepare(args.root, args.source, args.url, args.sha256)
