@@ -65,6 +65,7 @@ def _real_crop(sirst_root, image_id, side=160):
     return image[top:top + side, left:left + side]
 
 
+@pytest.mark.integration
 def test_gram_svd_maps_stay_within_a_thousandth_of_full_svd_maps_on_real_images(sirst_root,
                                                                                monkeypatch):
     """The patch-image and patch-tensor methods use the Gram-matrix SVD by default; on real
@@ -177,6 +178,7 @@ def _one_line_error(result, *needles):
         assert needle in last, (needle, last)
 
 
+@pytest.mark.integration
 def test_predictions_in_png_and_npy_are_scored_and_bad_folders_are_refused(small_sirst,
                                                                           tmp_path):
     from data import SIRSTSegmentation
@@ -221,6 +223,7 @@ def test_predictions_in_png_and_npy_are_scored_and_bad_folders_are_refused(small
     _one_line_error(_run(common + ['--sweep', '256'], small_sirst), 'add --predictions')
 
 
+@pytest.mark.integration
 def test_table_script_refuses_an_unknown_method_by_name(small_sirst, tmp_path):
     result = _run(['scripts/table3_baselines.py', '--data-root', small_sirst, '--methods',
                    'ipi', 'fancy', '--out', str(tmp_path / 'table')], small_sirst)

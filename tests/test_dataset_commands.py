@@ -32,6 +32,7 @@ def _log(run):
         return handle.read()
 
 
+@pytest.mark.integration
 def test_evaluate_on_nudt_sirst_at_its_native_size_or_the_one_given(small_nudt,
                                                                    checkpoint_dir, tmp_path):
     common = ['--pretrained', '--model-root', checkpoint_dir, '--dataset', 'nudt-sirst',

@@ -523,6 +523,7 @@ def test_a_dataset_whose_images_zip_is_not_a_zip(small_sirst, checkpoint_dir, tm
     _evaluate_fails(small_sirst, checkpoint_dir, tmp_path, capsys, path, 'not a zip file')
 
 
+@pytest.mark.integration
 def test_prepare_takes_the_release_and_refuses_archives_that_are_not_zips(small_sirst, tmp_path):
     from data.prepare import prepare
     archive = _release_zip(small_sirst, str(tmp_path / 'sirst.zip'))
@@ -597,6 +598,7 @@ def test_prepare_is_bounded_in_bytes_and_files(small_sirst, tmp_path):
     assert not os.path.exists(str(tmp_path / 'r2'))  # refused before writing anything
 
 
+@pytest.mark.integration
 def test_a_download_is_checked_against_its_sha256(small_sirst, tmp_path):
     import hashlib
     from data.archive import ArchiveError
@@ -620,6 +622,7 @@ def test_a_download_is_checked_against_its_sha256(small_sirst, tmp_path):
     assert code == 0 and 'SIRST ready' in out
 
 
+@pytest.mark.integration
 def test_a_download_without_sha256_is_checked_file_by_file(sirst_root, tmp_path):
     # the whole release, zipped as GitHub serves it, "downloaded" from a file:// URL: it
     # matches the recorded digests; one changed byte in one image is named and refused
