@@ -5,12 +5,13 @@ Why: batch norm's running statistics are a moving average (momentum 0.9) of batc
 while the weights were still moving. Early in training NAG changes the weights so fast that
 this average no longer describes the current network, and the evaluation-mode output swings
 from one epoch to the next (validation IoU 0.19 at epoch 10 of a run whose weights score
-0.42 once the statistics are recomputed; see ``docs/training/recipes/``). Training itself is
+0.38 once the statistics are recomputed; see ``docs/training/recipes/``). Training itself is
 unchanged: it normalises with each batch's own statistics.
 
 The pass runs the network in training mode on a fixed set of training images at the
-evaluation size (no augmentation, no random numbers drawn, so a resumed run repeats an
-uninterrupted one), and sets every batch-norm layer's running mean and variance to the
+evaluation size (no augmentation, nothing drawn from Python's or numpy's generators; the
+head's dropout draws from MXNet's, which the next epoch re-seeds, so a resumed run still
+repeats an uninterrupted one), and sets every batch-norm layer's running mean and variance to the
 average of those batches' statistics. MXNet 1.9.1 on the CPU updates the running statistics
 during the backward pass, not the forward one, so each batch is back-propagated (the
 gradients are overwritten by the next training step; no parameter changes).
