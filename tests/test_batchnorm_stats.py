@@ -94,3 +94,20 @@ def test_a_training_step_keeps_the_input_layers_statistics(images):
     momentum = first._kwargs['momentum']
     np.testing.assert_allclose(first.running_mean.data().asnumpy(),
                                (1 - momentum) * batch.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+
+
+def test_bn_rescore_refuses_bad_input_in_one_line(sirst_root, tmp_path):
+    import subprocess
+    import sys
+    from tests.conftest import REPO
+    corrupt = tmp_path / 'corrupt.params'
+    corrupt.write_bytes(b'not parameters')
+    for args, culprit in ((['/nope.params', '--data-root', sirst_root], '/nope.params'),
+                          ([str(corrupt), '--data-root', sirst_root], 'corrupt.params'),
+                          ([str(corrupt), '--batches', 'x'], "'x'"),
+                          ([str(corrupt), '--batches', '-1'], '--batches')):
+        result = subprocess.run([sys.executable, 'tools/bn_rescore.py'] + args, cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = [l for l in result.stderr.splitlines() if 'arning' not in l and l.strip()]
+        assert result.returncode == 2 and 'Traceback' not in result.stderr
+        assert culprit in lines[-1], lines

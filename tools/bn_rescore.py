@@ -16,10 +16,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import utils.cores  # noqa: E402,F401  (before mxnet)
 import mxnet as mx  # noqa: E402
 
-from data import get_dataset  # noqa: E402
+from data import DatasetError, get_dataset  # noqa: E402
 from engine.batchnorm_stats import recompute_batchnorm_statistics  # noqa: E402
 from engine.evaluation import evaluate_split  # noqa: E402
-from model import get_model, load_parameters  # noqa: E402
+from model import ParameterFileError, get_model, load_parameters  # noqa: E402
 
 
 def main(argv=None):
@@ -32,11 +32,23 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--batches', default='0,4,20', help='batch counts, 0: as saved')
     args = parser.parse_args(argv)
+    try:
+        counts = [int(b) for b in args.batches.split(',')]
+    except ValueError:
+        parser.error('--batches takes whole numbers separated by commas, not %r' % args.batches)
+    if any(b < 0 for b in counts) or args.base_size < 1 or args.batch_size < 1:
+        parser.error('--batches must not be negative; --base-size and --batch-size must be '
+                     'at least 1')
     common = dict(root=args.data_root, mode='testval', base_size=args.base_size,
                   crop_size=args.base_size)
-    train = get_dataset('sirst', split='train', **common)
-    val = get_dataset('sirst', split='val', **common)
-    for batches in (int(b) for b in args.batches.split(',')):
+    try:
+        train = get_dataset('sirst', split='train', **common)
+        val = get_dataset('sirst', split='val', **common)
+        load_parameters(get_model(args.net, blocks=args.blocks), args.params)
+    except (DatasetError, ParameterFileError, FileNotFoundError, ValueError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    for batches in counts:
         net = get_model(args.net, blocks=args.blocks)
         load_parameters(net, args.params)
         net.hybridize(static_alloc=True, static_shape=True)
