@@ -22,7 +22,7 @@ import time
 
 from cli.devices import parse_contexts
 from cli.loading import load_network, network_label
-from cli.options import (CommandParser, add_data_options, add_device_options,
+from cli.options import (CommandParser, add_data_options, add_device_options, add_map_options,
                          add_model_options, add_weights_options, count, side, weights_path)
 from cli.outputs import OutputError, check_output_folder, output_folder
 from data import DatasetError
@@ -30,7 +30,7 @@ from data.selection import DatasetSelection
 from data.files import UnsafePathError, safe_join
 from deployment.inference import FORMS, form_available, prepare
 from engine.evaluation import evaluate_split, resize_logits
-from engine.predictions import add_prediction_arguments, map_saver, score_predictions
+from engine.predictions import map_saver, score_predictions
 from model import ParameterFileError
 from utils.visualize import side_by_side
 
@@ -59,7 +59,7 @@ def build_parser():
     count(parser, '--calib-images', default=32,
           help='training images (trainval where the dataset has it) that calibrate --form int8')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    add_prediction_arguments(parser)
+    add_map_options(parser)
     return parser
 
 

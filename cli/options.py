@@ -13,10 +13,11 @@ import sys
 
 from data import DatasetError
 from data.selection import dataset_names
+from metric.protocol import NORMALIZATIONS
 from model import list_models
 
 __all__ = ['CommandParser', 'option', 'add_model_options', 'add_weights_options',
-           'add_data_options', 'add_device_options', 'known_datasets', 'check_options',
+           'add_data_options', 'add_device_options', 'add_map_options', 'known_datasets', 'check_options',
            'weights_path', 'side', 'count', 'KVSTORES']
 
 #: kvstores of one machine, then the parameter-server modes (engine/distributed.py)
@@ -204,6 +205,28 @@ def add_device_options(parser, cpus=False):
     if cpus:
         option(parser, '--cpus', type=int, default=0, at_least=0,
                help='train data-parallel on this many CPU contexts (the --gpus 0,1 code path)')
+
+
+def add_map_options(parser):
+    """Scoring saved maps of any method (``--predictions``, ``--normalize``, ``--threshold``,
+    ``--sweep``; :mod:`engine.predictions`) and saving a network's (``--save-maps``)."""
+    group = parser.add_argument_group('scoring saved maps of any method (no network is loaded)')
+    group.add_argument('--predictions', default=None, metavar='DIR',
+                       help='folder with one map per image id of the split: <id>.npy or '
+                            '<id>.png (grayscale 8/16-bit), at --base-size or native size')
+    group.add_argument('--normalize', default='minmax', choices=NORMALIZATIONS,
+                       help='how a map becomes a [0, 1] score: minmax per image (default), '
+                            'none (already a probability), sigmoid (the map holds logits)')
+    option(group, '--threshold', type=float, default=None, metavar='T', at_least=0, at_most=1,
+           help='score every metric at score > T, on the normalised map (default 0.5 '
+                'without --sweep)')
+    count(group, '--sweep', default=None, metavar='N',
+          help='sweep N thresholds k/N and report the best IoU and the best nIoU with their '
+               'thresholds (the first author\'s protocol: 256)')
+    parser.add_argument('--save-maps', action='store_true',
+                        help='save the network\'s logits at the evaluation size as '
+                             '<out>/maps/<id>.npy (score them with --predictions '
+                             '<out>/maps --normalize sigmoid)')
 
 
 def side(parser, *flags, **kwargs):

@@ -17,10 +17,10 @@ from data import DatasetError
 from data.selection import DatasetSelection
 from data.files import UnsafePathError, decode_strict, safe_join
 from metric import METRIC_KEYS, format_scores
-from metric.protocol import NORMALIZATIONS, evaluate_maps, prepare_map
+from metric.protocol import evaluate_maps, prepare_map
 from utils.atomic import write_json
 
-__all__ = ['PredictionError', 'add_prediction_arguments', 'read_map', 'split_masks',
+__all__ = ['PredictionError', 'read_map', 'split_masks',
            'load_prediction_maps', 'format_report', 'score_predictions', 'save_map',
            'map_saver']
 
@@ -31,27 +31,6 @@ _PNG_SCALE = {'L': 255.0, '1': 1.0, 'I;16': 65535.0, 'I;16B': 65535.0, 'I;16L': 
 
 class PredictionError(ValueError):
     """A predictions folder or map that cannot be scored; the message names it."""
-
-
-def add_prediction_arguments(parser):
-    """The options of scoring saved maps (and of saving a network's maps)."""
-    group = parser.add_argument_group(
-        'scoring saved maps of any method (no network is loaded)')
-    group.add_argument('--predictions', default=None, metavar='DIR',
-                       help='folder with one map per image id of the split: <id>.npy or '
-                            '<id>.png (grayscale 8/16-bit), at --base-size or native size')
-    group.add_argument('--normalize', default='minmax', choices=NORMALIZATIONS,
-                       help='how a map becomes a [0, 1] score: minmax per image (default), '
-                            'none (already a probability), sigmoid (the map holds logits)')
-    group.add_argument('--threshold', type=float, default=None, metavar='T',
-                       help='score every metric at score > T (default 0.5 without --sweep)')
-    group.add_argument('--sweep', type=int, default=None, metavar='N',
-                       help='sweep N thresholds k/N and report the best IoU and the best '
-                            'nIoU with their thresholds (the first author\'s protocol: 256)')
-    parser.add_argument('--save-maps', action='store_true',
-                        help='save the network\'s logits at the evaluation size as '
-                             '<out>/maps/<id>.npy (score them with --predictions '
-                             '<out>/maps --normalize sigmoid)')
 
 
 def _decode_png(path):
@@ -173,13 +152,6 @@ def score_predictions(args):
     threshold = args.threshold
     if threshold is None and not args.sweep:
         threshold = 0.5
-    if threshold is not None and not 0 <= threshold <= 1:
-        print('error: --threshold %g is outside 0..1 (thresholds act on the normalised map)'
-              % threshold, file=sys.stderr)
-        return 2
-    if args.sweep is not None and args.sweep < 1:
-        print('error: --sweep %d needs at least one threshold' % args.sweep, file=sys.stderr)
-        return 2
     start = time.time()
     try:
         selection = DatasetSelection.of(args)

@@ -221,6 +221,13 @@ def test_predictions_in_png_and_npy_are_scored_and_bad_folders_are_refused(small
     _one_line_error(_run(common + ['--predictions', str(nan)], small_sirst),
                     dataset.ids[1], 'NaN')
     _one_line_error(_run(common + ['--sweep', '256'], small_sirst), 'add --predictions')
+    for option, value, needle in (('--threshold', '1.5', 'must be at most 1'),
+                                  ('--threshold', '-0.1', 'must be at least 0'),
+                                  ('--sweep', '0', 'must be at least 1')):
+        result = _run(common + ['--predictions', str(good), option, value], small_sirst)
+        assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr
+        assert result.stderr.strip() == 'evaluate.py: error: %s %s: %s (see --help)' % (
+            option, value, needle)
 
 
 @pytest.mark.integration
