@@ -17,8 +17,8 @@ from metric.protocol import NORMALIZATIONS
 from model import list_models
 
 __all__ = ['CommandParser', 'option', 'add_model_options', 'add_weights_options',
-           'add_data_options', 'add_device_options', 'add_map_options', 'known_datasets', 'check_options',
-           'weights_path', 'side', 'count', 'KVSTORES']
+           'add_data_options', 'add_device_options', 'add_map_options', 'known_datasets',
+           'check_options', 'weights_path', 'side', 'count', 'KVSTORES']
 
 #: kvstores of one machine, then the parameter-server modes (engine/distributed.py)
 KVSTORES = ('device', 'local', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
