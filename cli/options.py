@@ -3,9 +3,10 @@ validation every command runs on its options before any work.
 
 Each command builds a :class:`CommandParser`, adds the groups it needs
 (:func:`add_model_options`, :func:`add_weights_options`, :func:`add_data_options`,
-:func:`add_device_options`) and its own options through :func:`option` (which records a
-range or a check with the option), then calls :meth:`CommandParser.parse`. An option added
-to a group here reaches every command that uses the group.
+:func:`add_device_options`, :func:`add_map_options`) and its own options through
+:func:`option` (which records a range or a check with the option), then calls
+:meth:`CommandParser.parse`. An option added to a group here reaches every command that
+uses the group.
 """
 import argparse
 import re

@@ -37,7 +37,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from baselines import BASELINES, PAPER, UnknownBaselineError, get_baseline  # noqa: E402
-from data import DatasetError, SIRSTSegmentation  # noqa: E402
+from data import DatasetError, get_dataset  # noqa: E402
 from metric.protocol import ScoredMap, evaluate_maps, prepare_map, score_maps  # noqa: E402
 from engine.predictions import (PredictionError, load_prediction_maps,  # noqa: E402
                                split_masks)
@@ -263,8 +263,8 @@ def main(argv=None):
     try:
         for method in args.methods:
             get_baseline(method)
-        dataset = SIRSTSegmentation(args.data_root, split='test', mode='testval',
-                                    base_size=512, split_set='idx_320')
+        dataset = get_dataset('sirst', root=args.data_root, split='test', mode='testval',
+                              base_size=512, split_set='idx_320')
         if args.limit:
             dataset.ids = dataset.ids[:args.limit]
         dataset.verify()

@@ -19,7 +19,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd  # noqa: E402
 
-from data import SIRSTSegmentation  # noqa: E402
+from data import get_dataset  # noqa: E402
 from model import get_model  # noqa: E402
 from engine.loss import SoftIoULoss  # noqa: E402
 from engine.step import seed_everything  # noqa: E402
@@ -67,8 +67,8 @@ def main(argv=None):
                         help='output priors to compare (0.5: bias 0)')
     args = parser.parse_args(argv)
     seed_everything(args.seed)
-    data = SIRSTSegmentation(root=args.data_root, split='train', mode='train',
-                             base_size=args.base_size, crop_size=args.crop_size)
+    data = get_dataset('sirst', root=args.data_root, split='train', mode='train',
+                       base_size=args.base_size, crop_size=args.crop_size)
     samples = [data[i] for i in range(args.batch_size)]
     images = mx.nd.array(np.stack([np.asarray(s[0]) for s in samples]))
     masks = mx.nd.array(np.stack([np.asarray(s[1]) for s in samples]))
