@@ -122,7 +122,7 @@ def fkrw(image, k=4.0, window=11, beta=200.0, power=6, facet_size=5):
     image = as_image(image)
     g = _preprocess(image)
     facet = ndimage.correlate(g, facet_kernel(facet_size), mode='mirror')
-    candidate = facet >= facet.mean() + k * facet.std()
+    candidate = facet >= facet.mean() + k * facet.std(ddof=1)  # MATLAB's var: N - 1
     # MATLAB's find() order (column by column), then a stable sort by brightness
     cols, rows = np.nonzero(candidate.T)
     visit = np.argsort(-g[rows, cols], kind='stable')

@@ -85,7 +85,7 @@ def ript(image, patch=30, step=10, lam_scale=0.7, mu_scale=5.0, h=1.0, tol=1e-7,
     grid = PatchGrid(image.shape, patch, step)
     data = grid.tensor(image)  # the slices' order plays no part: unfoldings only permute
     lam = lam_scale / np.sqrt(min(data.shape))
-    mu = mu_scale * data.std()
+    mu = mu_scale * data.std(ddof=1)  # MATLAB's std: N - 1
     lambda1, lambda2 = structure_tensor(image)
     struct = grid.tensor(np.exp(h * rescale(lambda1 - lambda2)))
     norm = np.linalg.norm(data)
