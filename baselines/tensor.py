@@ -19,7 +19,7 @@ from .lowrank import svt
 from .neighbourhood import as_image, rescale, structure_tensor
 from .patches import PatchGrid
 
-__all__ = ['ript', 'pstnn']
+__all__ = ['ript', 'pstnn', 'pstnn_prior']
 
 RECONSTRUCTIONS = ('mean', 'last')
 
