@@ -1,25 +1,36 @@
 """Facet kernel and random walker (FKRW; Qin, Bruzzone, Gao & Li, TGRS 2019).
 
-Three steps, as the paper describes them:
+Written from the paper and the authors' released code (tsinjiao/InfraredTargetDectectionFKRW,
+``demo.m``, ``visual_attention_rw_2.m``, ``util/random_walker.m``, ``util/makeweights.m``,
+``util/mirror_matrix.m``), which fix every value below:
 
-1. **Facet kernel filtering.** A bivariate cubic facet is fitted by least squares to the
-   5 x 5 window around every pixel; the negated Laplacian of the fit at the centre (a fixed
-   5 x 5 kernel, applied as one correlation) is large on bright blobs and small on edges
-   and flat background. Negative responses are set to 0.
-2. **Candidates and random walker.** The ``candidates`` strongest local maxima of the
-   filtered image (maxima over the ``window``) are candidate targets. Around each one, a
-   random walker (Grady 2006) on the ``window`` x ``window`` patch, with 4-neighbour edge
-   weights exp(-beta (g_i - g_j)^2) on the patch's intensities rescaled to [0, 1], a target
-   seed at the candidate and background seeds on the patch border, gives every pixel its
-   probability p of belonging to the target.
-3. **Local contrast.** Each candidate's contrast is the mean intensity of its pixels with
-   p > 0.5 minus the mean of the others (0 when negative); the saliency map is the facet
-   response times p x contrast, the largest over the candidates covering a pixel, and 0
-   away from every candidate.
+1. **Pre-processing.** The image is scaled to [0, 1] (8-bit / 255); a pixel brighter than
+   all eight of its neighbours is lowered to their maximum (single-pixel noise), and the
+   result is averaged over 2 x 2 pixels (borders repeated).
+2. **Facet kernel.** A bivariate cubic facet is fitted by least squares to the 5 x 5 window
+   around every pixel; the negated Laplacian of the fit at the centre is one fixed 5 x 5
+   kernel, proportional to the authors' integer kernel
+   [[-4 -1 0 -1 -4], [-1 2 3 2 -1], [0 3 4 3 0], ...] (mirrored borders).
+3. **Candidates.** Every pixel whose facet response F reaches mean(F) + k std(F), k = 4,
+   is a candidate; candidates are visited from the brightest (pre-processed intensity)
+   down, and one already inside an earlier candidate's target region is skipped.
+4. **Random walker** (Grady 2006) on the 11 x 11 window around the candidate (mirrored
+   borders), 4-neighbour edge weights exp(-beta |g_i - g_j|) + 1e-5 on the pre-processed
+   intensities g, beta = 200; the candidate is the target seed, the window's border pixels
+   (and, as in the released code, any pixel of intensity exactly 1) background seeds. The
+   target region is the pixels whose target probability p is at least 1/2.
+5. **Local contrast.** A region of the candidate alone scores 0. Otherwise its pixels all
+   get NLCD = cp x hg^6: cp is the mean p of the region's other pixels over the mean p of
+   the rest of the window (the candidate's own p = 1 included, as the released code
+   counts it), hg the region's mean intensity over the largest intensity of the ring
+   between its dilations by a disk of radius 2 and by two such disks (0 when the ring is as
+   bright as the region). Pixels already given a value keep it.
+6. **Map.** NLCD times the facet response F; of that, the positive part (the released
+   code divides by the maximum; a negative facet response inside a region would set the
+   minimum of our min-max normalisation, see docs/baselines/README.md).
 
-The paper's 11 x 11 local window is kept; the candidate count (8) and beta (200) are our
-choices where we could not confirm the paper's values (see docs/baselines/README.md).
-All candidates' random walkers are solved as one batch of small linear systems.
+Each random walker is a dense linear system of about 80 unknowns, solved per candidate in
+brightness order, because which candidates are skipped depends on the regions before them.
 """
 import numpy as np
 from scipy import ndimage
@@ -27,6 +38,9 @@ from scipy import ndimage
 from .neighbourhood import as_image
 
 __all__ = ['fkrw', 'facet_kernel']
+
+#: strel('disk', 2) of MATLAB: radius under 3, so the exact Euclidean disk
+_DISK2 = np.add.outer(np.arange(-2, 3) ** 2, np.arange(-2, 3) ** 2) <= 4
 
 
 def facet_kernel(size=5):
@@ -41,6 +55,18 @@ def facet_kernel(size=5):
     return -laplacian.reshape(size, size)
 
 
+def _preprocess(image):
+    """[0, 1] intensities, isolated bright pixels lowered to their neighbours' maximum
+    (``ordfilt2`` pads with zeros), then the 2 x 2 mean of ``imfilter(..., 'replicate')``
+    (the pixel and its right, lower and lower-right neighbours)."""
+    g = image / 255.0
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False
+    g = np.minimum(g, ndimage.maximum_filter(g, footprint=ring, mode='constant', cval=0.0))
+    padded = np.pad(g, ((0, 1), (0, 1)), mode='edge')
+    return (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]) / 4
+
+
 def _grid_edges(side):
     """Index pairs of the 4-neighbour edges of a ``side`` x ``side`` grid."""
     index = np.arange(side * side).reshape(side, side)
@@ -48,61 +74,84 @@ def _grid_edges(side):
                            np.stack([index[:-1].ravel(), index[1:].ravel()], 1)])
 
 
-def _random_walker(patches, beta):
-    """Target probability of every pixel of each (side x side) patch: target seed at the
-    centre, background seeds on the border. ``patches`` is (K, side, side)."""
-    count, side = patches.shape[0], patches.shape[1]
-    flat = patches.reshape(count, -1)
-    low, high = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
-    g = (flat - low) / np.maximum(high - low, 1e-12)
-    edges = _grid_edges(side)
-    weights = np.exp(-beta * (g[:, edges[:, 0]] - g[:, edges[:, 1]]) ** 2) + 1e-10
-    n = side * side
-    laplacian = np.zeros((count, n, n))
-    k = np.arange(count)[:, None]
-    laplacian[k, edges[:, 0], edges[:, 1]] = -weights
-    laplacian[k, edges[:, 1], edges[:, 0]] = -weights
-    laplacian[:, np.arange(n), np.arange(n)] = -laplacian.sum(2)
-    border = np.zeros((side, side), bool)
-    border[[0, -1], :] = border[:, [0, -1]] = True
-    centre = (side // 2) * side + side // 2
-    seeded = border.ravel().copy()
-    seeded[centre] = True
-    free = np.flatnonzero(~seeded)
-    seed_values = np.zeros(n)
-    seed_values[centre] = 1.0  # probability of the target label at the seeds
-    rhs = -laplacian[:, free][:, :, seeded] @ seed_values[seeded]
-    solution = np.linalg.solve(laplacian[:, free][:, :, free], rhs[..., None])[..., 0]
-    prob = np.tile(seed_values, (count, 1))
-    prob[:, free] = solution
-    return prob.reshape(count, side, side)
+class _Walker(object):
+    """Random walker target probabilities on ``side`` x ``side`` windows, the target seed at
+    the centre and background seeds on the border (plus pixels of intensity exactly 1)."""
+
+    def __init__(self, side, beta):
+        self.side, self.beta = side, beta
+        self.edges = _grid_edges(side)
+        self.centre = (side // 2) * side + side // 2
+        border = np.zeros((side, side), bool)
+        border[[0, -1], :] = border[:, [0, -1]] = True
+        self.border = border.ravel()
+
+    def __call__(self, window):
+        n = self.side * self.side
+        g = window.ravel()
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        weights = np.exp(-self.beta * np.abs(g[a] - g[b])) + 1e-5
+        laplacian = np.zeros((n, n))
+        laplacian[a, b] = laplacian[b, a] = -weights
+        laplacian[np.arange(n), np.arange(n)] = -laplacian.sum(1)
+        background = self.border | (g == 1.0)  # the released code's find(img_2 == 1)
+        background[self.centre] = False
+        seeded = background.copy()
+        seeded[self.centre] = True
+        free = np.flatnonzero(~seeded)
+        prob = np.zeros(n)
+        prob[self.centre] = 1.0
+        rhs = -laplacian[free, self.centre]
+        prob[free] = np.linalg.solve(laplacian[np.ix_(free, free)], rhs)
+        return prob.reshape(self.side, self.side)
 
 
-def fkrw(image, window=11, candidates=8, beta=200.0, facet_size=5):
-    """FKRW saliency map of ``image`` (see the module docstring for the steps and
-    parameters: ``window`` 11 as published, ``candidates`` and ``beta`` ours)."""
+def _contrast(region, window):
+    """hg: the region's mean intensity over the brightest pixel of the ring around it."""
+    inner = ndimage.binary_dilation(region, structure=_DISK2)
+    ring = ndimage.binary_dilation(inner, structure=_DISK2) & ~inner
+    if not ring.any():
+        return 0.0
+    brightest, mean = window[ring].max(), window[region].mean()
+    return 0.0 if brightest >= mean else mean / brightest
+
+
+def fkrw(image, k=4.0, window=11, beta=200.0, power=6, facet_size=5):
+    """FKRW saliency map of ``image`` (the steps and the sources of ``k`` = 4, ``window`` =
+    11, ``beta`` = 200 and the exponent ``power`` = 6 are in the module docstring)."""
     image = as_image(image)
-    facet = np.maximum(ndimage.correlate(image, facet_kernel(facet_size), mode='nearest'), 0)
-    peaks = (facet == ndimage.maximum_filter(facet, size=window, mode='nearest')) & (facet > 0)
-    flat = np.flatnonzero(peaks)
-    flat = flat[np.argsort(facet.ravel()[flat])[::-1][:candidates]]
-    out = np.zeros_like(image)
-    if flat.size == 0:
-        return out
+    g = _preprocess(image)
+    facet = ndimage.correlate(g, facet_kernel(facet_size), mode='mirror')
+    candidate = facet >= facet.mean() + k * facet.std(ddof=1)  # MATLAB's var: N - 1
+    # MATLAB's find() order (column by column), then a stable sort by brightness
+    cols, rows = np.nonzero(candidate.T)
+    visit = np.argsort(-g[rows, cols], kind='stable')
     half = window // 2
-    padded = np.pad(image, half, mode='edge')
-    ys, xs = np.unravel_index(flat, image.shape)
-    offsets = np.arange(-half, half + 1)
-    rows = ys[:, None, None] + offsets[None, :, None]  # (K, window, 1) in image coordinates
-    cols = xs[:, None, None] + offsets[None, None, :]
-    patches = padded[rows + half, cols + half]
-    prob = _random_walker(patches, beta)
-    target = prob > 0.5
-    t_mean = (patches * target).sum((1, 2)) / np.maximum(target.sum((1, 2)), 1)
-    b_mean = (patches * ~target).sum((1, 2)) / np.maximum((~target).sum((1, 2)), 1)
-    contrast = np.maximum(t_mean - b_mean, 0)
-    local = prob * contrast[:, None, None]
-    rows, cols = np.broadcast_arrays(rows, cols)
-    inside = (rows >= 0) & (rows < image.shape[0]) & (cols >= 0) & (cols < image.shape[1])
-    np.maximum.at(out, (rows[inside], cols[inside]), local[inside])
-    return facet * out
+    padded = np.pad(g, half, mode='reflect')  # mirror_matrix: the edge pixel not repeated
+    walker = _Walker(window, beta)
+    centre = (half, half)
+    height, width = g.shape
+    nlcd = np.zeros_like(g)
+    done = np.zeros(g.shape, bool)
+    for y, x in zip(rows[visit], cols[visit]):
+        if done[y, x]:
+            continue
+        patch = padded[y:y + window, x:x + window]
+        prob = walker(patch)
+        region = prob >= 0.5
+        if region.sum() == 1:
+            done[y, x] = True
+            continue
+        others = region.copy()
+        others[centre] = False
+        rest = ~others  # the rest of the window, the candidate included
+        cp = prob[others].mean() / prob[rest].mean()
+        value = cp * _contrast(region, patch) ** power
+        ry, rx = np.nonzero(region)
+        ry, rx = ry + y - half, rx + x - half
+        inside = (ry >= 0) & (ry < height) & (rx >= 0) & (rx < width)
+        ry, rx = ry[inside], rx[inside]
+        fresh = ~done[ry, rx]
+        nlcd[ry[fresh], rx[fresh]] = value
+        done[ry[fresh], rx[fresh]] = True
+    return np.maximum(nlcd * facet, 0)

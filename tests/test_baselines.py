@@ -236,3 +236,87 @@ def test_table_script_refuses_an_unknown_method_by_name(small_sirst, tmp_path):
                    'ipi', 'fancy', '--out', str(tmp_path / 'table')], small_sirst)
     _one_line_error(result, "unknown baseline 'fancy'")
     assert not os.path.exists(str(tmp_path / 'table'))
+
+
+# --- RIPT, PSTNN and FKRW as their authors' released code does them --------------------------
+
+def test_patch_tensor_reconstructions_mean_and_last_patch_follow_the_authors_loops():
+    """'mean': each pixel the mean of the patch entries covering it (res_patch_ten_mean.m
+    since its 2021 fix); 'last': the entry of the last patch the authors' loop (column
+    starts outer, row starts inner) wrote over it (the same file before the fix). Worked
+    with patches whose entries are their own index, on a grid whose last window is moved
+    to the border."""
+    import baselines.tensor as tensor
+    from baselines.patches import PatchGrid
+    grid = PatchGrid((7, 9), 4, 3)  # row starts 0, 3; column starts 0, 3, 5
+    index = np.broadcast_to(np.arange(grid.count, dtype=np.float64), (4, 4, grid.count))
+    mean, last = tensor._image(grid, index, 'mean'), tensor._image(grid, index, 'last')
+    expected_last = np.zeros((7, 9))
+    expected_sum, expected_count = np.zeros((7, 9)), np.zeros((7, 9))
+    for c, col in enumerate(grid.cols):  # the authors' loop order
+        for r, row in enumerate(grid.rows):
+            k = r * len(grid.cols) + c  # PatchGrid numbers patches row by row
+            expected_last[row:row + 4, col:col + 4] = k
+            expected_sum[row:row + 4, col:col + 4] += k
+            expected_count[row:row + 4, col:col + 4] += 1
+    np.testing.assert_array_equal(last, expected_last)
+    np.testing.assert_allclose(mean, expected_sum / expected_count)
+    assert last[3, 5] == 5 and mean[3, 5] == (1 + 2 + 4 + 5) / 4.0  # four patches overlap
+    with pytest.raises(ValueError, match="reconstruction must be one of mean, last"):
+        tensor._image(grid, index, 'median')
+
+
+def test_pstnn_orders_patches_column_by_column_and_takes_n_from_the_singular_values():
+    import baselines.tensor as tensor
+    from baselines.patches import PatchGrid
+    grid = PatchGrid((10, 13), 4, 3)  # 3 row starts x 4 column starts
+    order = tensor._column_order(grid)
+    matlab = [r * len(grid.cols) + c for c in range(len(grid.cols))
+              for r in range(len(grid.rows))]
+    assert order.tolist() == matlab
+    # rankN(X, 0.1): singular values 10, 5, 0.9, 0.1 of X read column-major into n3 rows
+    rng = np.random.default_rng(0)
+    u, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    v, _ = np.linalg.qr(rng.normal(size=(12, 4)))
+    rows = (u * [10.0, 5.0, 0.9, 0.1]) @ v.T
+    data = rows.reshape((2, 6, 4), order='F')
+    assert tensor._partial_rank(data, 0.1) == 2
+    assert tensor._partial_rank(data, 0.05) == 3
+    assert tensor._partial_rank(data, 0.001) == 4  # none below the ratio: all of them
+
+
+def test_pstnn_prior_is_high_on_a_blob_and_low_on_an_edge_and_flat_background():
+    from baselines.tensor import pstnn_prior
+    y, x = np.mgrid[:64, :64].astype(np.float64)
+    image = 50 + 60 * (x > 40) + 80 * np.exp(-((y - 20) ** 2 + (x - 15) ** 2) / 3.0)
+    prior = pstnn_prior(image)
+    assert prior.min() == 0 and prior.max() == 1
+    assert prior[17:24, 12:19].max() > 0.5  # the blob
+    assert prior[:, 38:44].max() < 0.05  # the straight edge: one large eigenvalue only
+    assert prior[45:, :30].max() < 1e-6  # flat
+
+
+def test_fkrw_facet_kernel_is_proportional_to_the_authors_integer_kernel():
+    from baselines.fkrw import facet_kernel
+    authors = np.array([[-4, -1, 0, -1, -4], [-1, 2, 3, 2, -1], [0, 3, 4, 3, 0],
+                        [-1, 2, 3, 2, -1], [-4, -1, 0, -1, -4]], np.float64)
+    kernel = facet_kernel(5)
+    np.testing.assert_allclose(kernel / kernel[2, 2] * 4, authors, atol=1e-9)
+
+
+def test_fkrw_preprocessing_and_random_walker_seeds():
+    from baselines.fkrw import _Walker, _preprocess
+    image = np.full((9, 9), 51.0)
+    image[2, 2] = 255.0  # a single hot pixel: lowered to its neighbours' maximum
+    image[5:7, 5:7] = 153.0  # a 2 x 2 blob: kept, then averaged over 2 x 2
+    g = _preprocess(image)
+    assert g[2, 2] == pytest.approx(0.2) and g[1, 1] == pytest.approx(0.2)
+    assert g[5, 5] == pytest.approx(0.6) and g[4, 4] == pytest.approx(0.3)
+    walker = _Walker(11, 200.0)
+    window = np.full((11, 11), 0.2)
+    window[4:7, 4:7] = 0.6  # a target around the centre seed
+    prob = walker(window)
+    assert prob[5, 5] == 1.0 and prob[0].max() == 0.0 and prob[:, -1].max() == 0.0
+    assert prob[4:7, 4:7].min() > 0.9 and prob[2, 2] < 0.1
+    window[3, 7] = 1.0  # saturated: a background seed, as in the released code
+    assert walker(window)[3, 7] == 0.0
