@@ -218,16 +218,16 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=None, max_ite
     convex problem D = B + T by inexact ALM instead (``tol`` 1e-7, the paper's), as this
     module did before it followed the authors' code.
     """
+    if solver not in ('apg', 'ialm'):
+        raise ValueError("solver must be 'apg' or 'ialm', not %r" % (solver,))
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = rescale(grid.matrix(image))
     lam = lam_scale / np.sqrt(max(image.shape))
     if solver == 'apg':
         _, target = _apg(data, lam, 1e-6 if tol is None else tol, max_iter)
-    elif solver == 'ialm':
-        _, target = _ialm(data, lam, 1e-7 if tol is None else tol, max_iter)
     else:
-        raise ValueError("solver must be 'apg' or 'ialm', not %r" % (solver,))
+        _, target = _ialm(data, lam, 1e-7 if tol is None else tol, max_iter)
     return np.maximum(median_image(grid, target), 0)
 
 
@@ -237,7 +237,19 @@ def _partial_rank(data, ratio):
     return max(int(np.count_nonzero(s / s[0] >= ratio)), 1)
 
 
-def nipps(image, patch=50, step=10, lam_scale=2.0, ratio=0.005, tol=1e-7, max_iter=1000):
+def _check_rule(rule):
+    if rule not in ('mean', 'last'):
+        raise ValueError("rule must be 'mean' or 'last', not %r" % (rule,))
+
+
+def _rebuild(grid, patches, rule):
+    """The target image by ``rule``: 'mean' of the covering patch entries, or the 'last'
+    patch written over each pixel (:func:`last_image`)."""
+    return grid.image(patches) if rule == 'mean' else last_image(grid, patches)
+
+
+def nipps(image, patch=50, step=10, lam_scale=2.0, ratio=0.005, tol=1e-7, max_iter=1000,
+          rule='mean'):
     """Non-negative infrared patch-image model via partial sum minimisation of singular
     values (Dai, Wu, Song & Guo, Infrared Physics & Technology 2017).
 
@@ -249,16 +261,20 @@ def nipps(image, patch=50, step=10, lam_scale=2.0, ratio=0.005, tol=1e-7, max_it
     L / sqrt(min(m, n)) with L = 2, N the number of singular values of D at least 0.005 x
     the largest, inexact ALM (Y_0 = D / J(D), mu_0 = 1.25 / ||D||_2, rho = 1.5, mu at
     most 1e7 mu_0, T updated before B), tolerance 1e-7, at most 1000 iterations; the
-    target image is the mean of the overlapping patch entries (``+=`` since the
-    repository's commit "fix bug in restore img: += not =").
+    target image is the mean of the overlapping patch entries (``rule='mean'``), as
+    res_patch_img_mean.m does since the commit "fix bug in restore img: += not ="
+    (ae91304, 28 Dec 2021). Before it, and so when NIPPS (2017) and the ACM paper (2020)
+    were written, that file assigned each patch over the previous ones, leaving at each
+    pixel the last patch written (``rule='last'``, the rule NRAM's copy of it keeps).
     """
+    _check_rule(rule)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = grid.matrix(image)
     lam = lam_scale / np.sqrt(min(data.shape))
     _, target = _ialm(data, lam, tol, max_iter, keep=_partial_rank(data, ratio),
                       nonnegative=True)
-    return grid.image(target)
+    return _rebuild(grid, target, rule)
 
 
 def _dc_weights(previous, gamma, mu, steps=100, tol=1e-6):
@@ -298,6 +314,7 @@ def nram(image, patch=50, step=10, gamma=0.002, lam_scale=1.0, beta_scale=3.0, m
     (``rule='last'``, :func:`last_image`: the authors' reconstruct.m assigns patches
     rather than averaging them); ``rule='mean'`` averages them.
     """
+    _check_rule(rule)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = rescale(grid.matrix(image))
@@ -306,7 +323,7 @@ def nram(image, patch=50, step=10, gamma=0.002, lam_scale=1.0, beta_scale=3.0, m
     weight_scale = lam * np.sqrt(min(m, n)) / 2.5
     norm_fro = max(np.linalg.norm(data), 1e-12)
     mu = mu_scale * np.sqrt(max(m, n))
-    dual = np.zeros_like(data)  # the code's Y, with D = B + T + E written as B + T + E - D
+    dual = np.zeros_like(data)  # the code's multiplier Y, updated by mu (B + T + E - D)
     target = np.zeros_like(data)
     edges = np.zeros_like(data)
     sigma = np.zeros(min(m, n))  # B starts at 0: the first weights are the slope at 0
@@ -324,8 +341,4 @@ def nram(image, patch=50, step=10, gamma=0.002, lam_scale=1.0, beta_scale=3.0, m
         mu *= rho
         if np.linalg.norm(residual) / norm_fro < tol:
             break
-    if rule == 'last':
-        return np.maximum(last_image(grid, target), 0)
-    if rule == 'mean':
-        return np.maximum(grid.image(target), 0)
-    raise ValueError("rule must be 'last' or 'mean', not %r" % (rule,))
+    return np.maximum(_rebuild(grid, target, rule), 0)

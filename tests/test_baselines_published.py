@@ -95,5 +95,6 @@ def test_solver_and_rule_names_are_checked():
     image = np.random.default_rng(0).normal(size=(60, 60))
     with pytest.raises(ValueError, match="solver must be 'apg' or 'ialm'"):
         lowrank.ipi(image, solver='admm')
-    with pytest.raises(ValueError, match="rule must be 'last' or 'mean'"):
-        lowrank.nram(image, rule='median')
+    for method in (lowrank.nram, lowrank.nipps):
+        with pytest.raises(ValueError, match="rule must be 'mean' or 'last', not 'median'"):
+            method(image, rule='median')
