@@ -115,12 +115,12 @@ def _soft(values, threshold):
     return np.sign(values) * np.maximum(np.abs(values) - threshold, 0)
 
 
-def _apg(data, lam, tol=1e-6, max_iter=1000):
+def _apg(data, lam, tol, max_iter=1000):
     """min mu (||B||_* + lam ||T||_1) + ||D - B - T||_F^2 / 2 with mu decreasing, by the
     accelerated proximal gradient method as the IPI authors' released code runs it
     (gaocq/IPI-for-small-target-detection, APG_IR.m, called by winRPCA_median.m with its
     defaults): Lipschitz constant tau = 2, mu from the second singular value of D, times 0.9
-    each step down to 0.005 x the fourth; tolerance 1e-6 and at most 1000 steps; it also
+    each step down to 0.005 x the fourth; at most 1000 steps (tolerance: the caller's); it also
     stops once the rank of B has stayed the same for more than 10 steps while the support
     of T changed by fewer than 20 entries, or once the rank of B exceeds 0.3 min(m, n)."""
     s = _singular_values(data)
@@ -204,19 +204,21 @@ def last_image(grid, patches):
     return values[dy[:, None], dx[None, :], i[:, None] * grid.cols.size + j[None, :]]
 
 
-def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=None, max_iter=1000):
+def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_iter=1000):
     """Infrared patch-image model (Gao, Meng, Yang, Wang, Zhou & Hauptmann, TIP 2013).
 
     As the authors' released code runs it (gaocq/IPI-for-small-target-detection:
     main.m, winRPCA_median.m, APG_IR.m): 50 x 50 patches every 10 pixels, the patch-image
     scaled to [0, 1] (``mat2gray``), lambda = 1 / sqrt(max(m, n)) with m x n the size of
     the IMAGE (the code's m, n; not of the patch-image), robust PCA by accelerated proximal
-    gradient (:func:`_apg`, tolerance 1e-6, the code's default) and the target image
+    gradient (:func:`_apg`; tolerance 1e-7, the paper's and APG_IR.m's header comment,
+    where its body sets 1e-6; the rank and support rules below stop it sooner on SIRST
+    images) and the target image
     rebuilt by the median of the overlapping patch entries (:func:`median_image`). Our
     grid adds a last window at the right and bottom borders where the step does not reach
     them (the authors' leaves those pixels 0). ``solver='ialm'`` solves the exact
-    convex problem D = B + T by inexact ALM instead (``tol`` 1e-7, the paper's), as this
-    module did before it followed the authors' code.
+    convex problem D = B + T by inexact ALM instead, as this module did before it followed
+    the authors' code.
     """
     if solver not in ('apg', 'ialm'):
         raise ValueError("solver must be 'apg' or 'ialm', not %r" % (solver,))
@@ -225,9 +227,9 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=None, max_ite
     data = rescale(grid.matrix(image))
     lam = lam_scale / np.sqrt(max(image.shape))
     if solver == 'apg':
-        _, target = _apg(data, lam, 1e-6 if tol is None else tol, max_iter)
+        _, target = _apg(data, lam, tol, max_iter)
     else:
-        _, target = _ialm(data, lam, 1e-7 if tol is None else tol, max_iter)
+        _, target = _ialm(data, lam, tol, max_iter)
     return np.maximum(median_image(grid, target), 0)
 
 
