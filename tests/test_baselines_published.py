@@ -75,7 +75,7 @@ def test_ipi_apg_separates_a_low_rank_matrix_from_sparse_spikes():
     spikes = np.zeros_like(low)
     where = rng.choice(low.size, 12, replace=False)
     spikes.flat[where] = 10.0
-    background, sparse = lowrank._apg(low + spikes, 1 / np.sqrt(80))
+    background, sparse = lowrank._apg(low + spikes, 1 / np.sqrt(80), 1e-7)
     assert set(np.argsort(np.abs(sparse).ravel())[-12:]) == set(where)
     s = np.linalg.svd(background, compute_uv=False)
     assert s[2] < 0.05 * s[0]
