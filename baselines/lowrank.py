@@ -212,13 +212,12 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_ite
     scaled to [0, 1] (``mat2gray``), lambda = 1 / sqrt(max(m, n)) with m x n the size of
     the IMAGE (the code's m, n; not of the patch-image), robust PCA by accelerated proximal
     gradient (:func:`_apg`; tolerance 1e-7, the paper's and APG_IR.m's header comment,
-    where its body sets 1e-6; the rank and support rules below stop it sooner on SIRST
-    images) and the target image
-    rebuilt by the median of the overlapping patch entries (:func:`median_image`). Our
-    grid adds a last window at the right and bottom borders where the step does not reach
-    them (the authors' leaves those pixels 0). ``solver='ialm'`` solves the exact
-    convex problem D = B + T by inexact ALM instead, as this module did before it followed
-    the authors' code.
+    where its body sets 1e-6; the rank and support rules of :func:`_apg` stop it sooner on
+    SIRST images) and the target image rebuilt by the median of the overlapping patch
+    entries (:func:`median_image`). Our grid adds a last window at the right and bottom
+    borders where the step does not reach them (the authors' leaves those pixels 0).
+    ``solver='ialm'`` solves the exact convex problem D = B + T by inexact ALM instead, as
+    this module did before it followed the authors' code.
     """
     if solver not in ('apg', 'ialm'):
         raise ValueError("solver must be 'apg' or 'ialm', not %r" % (solver,))
