@@ -23,9 +23,9 @@ import numpy as np
 import scipy.linalg
 
 from .neighbourhood import as_image, rescale
-from .patches import PatchGrid
+from .patches import PatchGrid, check_reconstruction
 
-__all__ = ['ipi', 'nipps', 'nram', 'svt', 'median_image', 'last_image']
+__all__ = ['ipi', 'nipps', 'nram', 'svt']
 
 
 #: 'gram' (eigen-decomposition of the smaller Gram matrix) or 'full' (LAPACK gesdd)
@@ -157,53 +157,6 @@ def _apg(data, lam, tol, max_iter=1000):
     return low, sparse
 
 
-def _covering(starts, size, length):
-    """Along one axis of a patch grid: for every pixel, the index of the first window that
-    covers it and how many do."""
-    pixels = np.arange(length)
-    first = np.searchsorted(starts, pixels - size, side='right')
-    return first, np.searchsorted(starts, pixels, side='right') - first
-
-
-def median_image(grid, patches):
-    """The image whose pixels are the median of the patch entries covering them (an even
-    count takes the mean of the middle two, as MATLAB's ``median``): the IPI authors'
-    reconstruction (winRPCA_median.m). Built as a stack of layers, layer (a, b) holding at
-    every pixel the entry of its a-th covering window row and b-th covering window column
-    (NaN where there is none), sorted along the stack."""
-    values = np.asarray(patches).reshape(grid.size, grid.size, -1)
-    first_row, rows = _covering(grid.rows, grid.size, grid.shape[0])
-    first_col, cols = _covering(grid.cols, grid.size, grid.shape[1])
-    y, x = np.arange(grid.shape[0]), np.arange(grid.shape[1])
-    layers = []
-    for a in range(rows.max()):
-        i = np.minimum(first_row + a, grid.rows.size - 1)
-        dy = np.clip(y - grid.rows[i], 0, grid.size - 1)
-        for b in range(cols.max()):
-            j = np.minimum(first_col + b, grid.cols.size - 1)
-            dx = np.clip(x - grid.cols[j], 0, grid.size - 1)
-            layer = values[dy[:, None], dx[None, :], i[:, None] * grid.cols.size + j[None, :]]
-            layer[~((a < rows)[:, None] & (b < cols)[None, :])] = np.nan
-            layers.append(layer)
-    layers = np.sort(np.array(layers), axis=0)  # NaN sorts last
-    count = rows[:, None] * cols[None, :]
-    low = np.take_along_axis(layers, ((count - 1) // 2)[None], 0)[0]
-    high = np.take_along_axis(layers, (count // 2)[None], 0)[0]
-    return (low + high) / 2
-
-
-def last_image(grid, patches):
-    """The image whose pixels are the entry of the LAST patch that covers them, in the
-    order of the NRAM authors' ``reconstruct.m`` (windows column by column, top to bottom
-    in each), which writes every patch over the ones before it: the covering window with
-    the largest column start and, among those, the largest row start."""
-    values = np.asarray(patches).reshape(grid.size, grid.size, -1)
-    i = np.searchsorted(grid.rows, np.arange(grid.shape[0]), side='right') - 1
-    j = np.searchsorted(grid.cols, np.arange(grid.shape[1]), side='right') - 1
-    dy, dx = np.arange(grid.shape[0]) - grid.rows[i], np.arange(grid.shape[1]) - grid.cols[j]
-    return values[dy[:, None], dx[None, :], i[:, None] * grid.cols.size + j[None, :]]
-
-
 def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_iter=1000):
     """Infrared patch-image model (Gao, Meng, Yang, Wang, Zhou & Hauptmann, TIP 2013).
 
@@ -214,7 +167,7 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_ite
     gradient (:func:`_apg`; tolerance 1e-7, the paper's and APG_IR.m's header comment,
     where its body sets 1e-6; the rank and support rules of :func:`_apg` stop it sooner on
     SIRST images) and the target image rebuilt by the median of the overlapping patch
-    entries (:func:`median_image`). Our grid adds a last window at the right and bottom
+    entries (:meth:`PatchGrid.median_image`). Our grid adds a last window at the right and bottom
     borders where the step does not reach them (the authors' leaves those pixels 0).
     ``solver='ialm'`` solves the exact convex problem D = B + T by inexact ALM instead, as
     this module did before it followed the authors' code.
@@ -229,7 +182,7 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_ite
         _, target = _apg(data, lam, tol, max_iter)
     else:
         _, target = _ialm(data, lam, tol, max_iter)
-    return np.maximum(median_image(grid, target), 0)
+    return np.maximum(grid.median_image(target), 0)
 
 
 def _partial_rank(data, ratio):
@@ -238,19 +191,8 @@ def _partial_rank(data, ratio):
     return max(int(np.count_nonzero(s / s[0] >= ratio)), 1)
 
 
-def _check_rule(rule):
-    if rule not in ('mean', 'last'):
-        raise ValueError("rule must be 'mean' or 'last', not %r" % (rule,))
-
-
-def _rebuild(grid, patches, rule):
-    """The target image by ``rule``: 'mean' of the covering patch entries, or the 'last'
-    patch written over each pixel (:func:`last_image`)."""
-    return grid.image(patches) if rule == 'mean' else last_image(grid, patches)
-
-
 def nipps(image, patch=50, step=10, lam_scale=2.0, ratio=0.005, tol=1e-7, max_iter=1000,
-          rule='mean'):
+          reconstruction='mean'):
     """Non-negative infrared patch-image model via partial sum minimisation of singular
     values (Dai, Wu, Song & Guo, Infrared Physics & Technology 2017).
 
@@ -262,20 +204,20 @@ def nipps(image, patch=50, step=10, lam_scale=2.0, ratio=0.005, tol=1e-7, max_it
     L / sqrt(min(m, n)) with L = 2, N the number of singular values of D at least 0.005 x
     the largest, inexact ALM (Y_0 = D / J(D), mu_0 = 1.25 / ||D||_2, rho = 1.5, mu at
     most 1e7 mu_0, T updated before B), tolerance 1e-7, at most 1000 iterations; the
-    target image is the mean of the overlapping patch entries (``rule='mean'``), as
+    target image is the mean of the overlapping patch entries (``reconstruction='mean'``), as
     res_patch_img_mean.m does since the commit "fix bug in restore img: += not ="
     (ae91304, 28 Dec 2021). Before it, and so when NIPPS (2017) and the ACM paper (2020)
     were written, that file assigned each patch over the previous ones, leaving at each
-    pixel the last patch written (``rule='last'``, the rule NRAM's copy of it keeps).
+    pixel the last patch written (``'last'``, the rule NRAM's copy of it keeps).
     """
-    _check_rule(rule)
+    check_reconstruction(reconstruction)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = grid.matrix(image)
     lam = lam_scale / np.sqrt(min(data.shape))
     _, target = _ialm(data, lam, tol, max_iter, keep=_partial_rank(data, ratio),
                       nonnegative=True)
-    return _rebuild(grid, target, rule)
+    return grid.rebuild(target, reconstruction)
 
 
 def _dc_weights(previous, gamma, mu, steps=100, tol=1e-6):
@@ -295,7 +237,7 @@ def _dc_weights(previous, gamma, mu, steps=100, tol=1e-6):
 
 
 def nram(image, patch=50, step=10, gamma=0.002, lam_scale=1.0, beta_scale=3.0, mu_scale=3.0,
-         rho=1.1, tol=1e-7, max_iter=1000, rule='last'):
+         rho=1.1, tol=1e-7, max_iter=1000, reconstruction='last'):
     """Non-convex rank approximation minimisation joint l2,1 norm (Zhang, Peng, Zhang, Cao &
     Peng, Remote Sensing 2018).
 
@@ -312,10 +254,10 @@ def nram(image, patch=50, step=10, gamma=0.002, lam_scale=1.0, beta_scale=3.0, m
     positive part is shrunk by lambda W / mu and negative part by lambda W (the code's
     asymmetry, kept); tolerance 1e-7 on ||D - B - T - E||_F / ||D||_F, at most 1000
     iterations. The target image keeps at each pixel the last patch written over it
-    (``rule='last'``, :func:`last_image`: the authors' reconstruct.m assigns patches
-    rather than averaging them); ``rule='mean'`` averages them.
+    (``reconstruction='last'``, :meth:`PatchGrid.last_image`: the authors' reconstruct.m
+    assigns patches rather than averaging them); ``'mean'`` averages them.
     """
-    _check_rule(rule)
+    check_reconstruction(reconstruction)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = rescale(grid.matrix(image))
@@ -342,4 +284,4 @@ def nram(image, patch=50, step=10, gamma=0.002, lam_scale=1.0, beta_scale=3.0, m
         mu *= rho
         if np.linalg.norm(residual) / norm_fro < tol:
             break
-    return np.maximum(_rebuild(grid, target, rule), 0)
+    return np.maximum(grid.rebuild(target, reconstruction), 0)

@@ -17,11 +17,9 @@ import numpy as np
 
 from .lowrank import svt
 from .neighbourhood import as_image, rescale, structure_tensor
-from .patches import PatchGrid
+from .patches import PatchGrid, check_reconstruction
 
 __all__ = ['ript', 'pstnn', 'pstnn_prior']
-
-RECONSTRUCTIONS = ('mean', 'last')
 
 
 def _unfold(tensor, mode):
@@ -38,28 +36,6 @@ def _column_order(grid):
     ``gen_patch_ten.m`` takes every row start of the first column start, then of the next
     (MATLAB's column-major order). The t-SVD of PSTNN depends on the slices' order."""
     return np.arange(grid.count).reshape(len(grid.rows), len(grid.cols)).T.ravel()
-
-
-def _last_patch_image(grid, tensor):
-    """The image whose pixels take the entry of the last patch covering them in the
-    authors' loop (column starts outer, row starts inner): the covering patch with the
-    largest row start and the largest column start. ``tensor`` is in PatchGrid's order."""
-    height, width = grid.shape
-    rows = np.searchsorted(grid.rows, np.arange(height), side='right') - 1
-    cols = np.searchsorted(grid.cols, np.arange(width), side='right') - 1
-    within_r = np.arange(height) - grid.rows[rows]
-    within_c = np.arange(width) - grid.cols[cols]
-    index = rows[:, None] * len(grid.cols) + cols[None, :]
-    return tensor[within_r[:, None], within_c[None, :], index]
-
-
-def _image(grid, tensor, reconstruction):
-    if reconstruction == 'mean':
-        return grid.image(tensor)
-    if reconstruction == 'last':
-        return _last_patch_image(grid, tensor)
-    raise ValueError('reconstruction must be one of %s, not %r'
-                     % (', '.join(RECONSTRUCTIONS), reconstruction))
 
 
 def ript(image, patch=30, step=10, lam_scale=0.7, mu_scale=5.0, h=1.0, tol=1e-7,
@@ -81,6 +57,7 @@ def ript(image, patch=30, step=10, lam_scale=0.7, mu_scale=5.0, h=1.0, tol=1e-7,
     symmetric borders), stopping when ||F - B - T||_F / ||F||_F < 1e-7 or when the number
     of target entries stops changing. ``reconstruction``: see the module docstring.
     """
+    check_reconstruction(reconstruction)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = grid.tensor(image)  # the slices' order plays no part: unfoldings only permute
@@ -108,7 +85,7 @@ def ript(image, patch=30, step=10, lam_scale=0.7, mu_scale=5.0, h=1.0, tol=1e-7,
         if np.linalg.norm(data - background - target) / norm < tol or count == previous:
             break
         previous = count
-    return _image(grid, target, reconstruction)  # non-negative by construction
+    return grid.rebuild(target, reconstruction)  # non-negative by construction
 
 
 def _prox_partial_tnn(tensor, tau, keep):
@@ -174,6 +151,7 @@ def pstnn(image, patch=40, step=40, lam_scale=0.6, ratio=0.1, tol=1e-7, max_iter
     the patches in the authors' column-major order (the t-SVD depends on it).
     ``reconstruction``: see the module docstring.
     """
+    check_reconstruction(reconstruction)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     order = _column_order(grid)
@@ -201,4 +179,4 @@ def pstnn(image, patch=40, step=40, lam_scale=0.6, ratio=0.1, tol=1e-7, max_iter
         mu = min(mu * rho, mu_max)
     restored = np.empty_like(target)
     restored[:, :, order] = target
-    return _image(grid, restored, reconstruction)
+    return grid.rebuild(restored, reconstruction)

@@ -240,30 +240,13 @@ def test_table_script_refuses_an_unknown_method_by_name(small_sirst, tmp_path):
 
 # --- RIPT, PSTNN and FKRW as their authors' released code does them --------------------------
 
-def test_patch_tensor_reconstructions_mean_and_last_patch_follow_the_authors_loops():
-    """'mean': each pixel the mean of the patch entries covering it (res_patch_ten_mean.m
-    since its 2021 fix); 'last': the entry of the last patch the authors' loop (column
-    starts outer, row starts inner) wrote over it (the same file before the fix). Worked
-    with patches whose entries are their own index, on a grid whose last window is moved
-    to the border."""
+def test_patch_tensor_methods_refuse_an_unknown_reconstruction_before_any_work():
+    """The rules themselves are checked against the authors' loops in
+    tests/test_baselines_published.py."""
     import baselines.tensor as tensor
-    from baselines.patches import PatchGrid
-    grid = PatchGrid((7, 9), 4, 3)  # row starts 0, 3; column starts 0, 3, 5
-    index = np.broadcast_to(np.arange(grid.count, dtype=np.float64), (4, 4, grid.count))
-    mean, last = tensor._image(grid, index, 'mean'), tensor._image(grid, index, 'last')
-    expected_last = np.zeros((7, 9))
-    expected_sum, expected_count = np.zeros((7, 9)), np.zeros((7, 9))
-    for c, col in enumerate(grid.cols):  # the authors' loop order
-        for r, row in enumerate(grid.rows):
-            k = r * len(grid.cols) + c  # PatchGrid numbers patches row by row
-            expected_last[row:row + 4, col:col + 4] = k
-            expected_sum[row:row + 4, col:col + 4] += k
-            expected_count[row:row + 4, col:col + 4] += 1
-    np.testing.assert_array_equal(last, expected_last)
-    np.testing.assert_allclose(mean, expected_sum / expected_count)
-    assert last[3, 5] == 5 and mean[3, 5] == (1 + 2 + 4 + 5) / 4.0  # four patches overlap
-    with pytest.raises(ValueError, match="reconstruction must be one of mean, last"):
-        tensor._image(grid, index, 'median')
+    for method in (tensor.ript, tensor.pstnn):
+        with pytest.raises(ValueError, match="reconstruction must be one of mean, median, last"):
+            method(np.zeros((60, 60)), reconstruction='max')
 
 
 def test_pstnn_orders_patches_column_by_column_and_takes_n_from_the_singular_values():

@@ -1,7 +1,7 @@
-"""The details of the patch-image baselines that follow their authors' released code
-(baselines/lowrank.py): how a target image is rebuilt from overlapping patches (IPI's
-median, NRAM's last-written patch, NIPPS's mean), NRAM's difference-of-convex step and
-IPI's accelerated proximal gradient, each against a plain loop or a worked case."""
+"""The details of the patch baselines that follow their authors' released code: how a
+target image is rebuilt from overlapping patches (baselines/patches.py: IPI's median,
+NRAM's last-written patch, the mean of NIPPS, RIPT and PSTNN), NRAM's difference-of-convex
+step and IPI's accelerated proximal gradient, each against a plain loop or a worked case."""
 import numpy as np
 import pytest
 
@@ -37,8 +37,8 @@ def test_median_last_and_mean_reconstructions_equal_plain_loops(shape, size, ste
     assert counts.min() >= 1 and (counts % 2 == 0).any() and (counts % 2 == 1).any()
     median = np.array([[np.median(e) for e in row] for row in entries])
     mean = np.array([[np.mean(e) for e in row] for row in entries])
-    np.testing.assert_array_equal(lowrank.median_image(grid, patches), median)
-    np.testing.assert_array_equal(lowrank.last_image(grid, patches), written)
+    np.testing.assert_array_equal(grid.median_image(patches), median)
+    np.testing.assert_array_equal(grid.last_image(patches), written)
     np.testing.assert_allclose(grid.image(patches), mean, atol=1e-12)
 
 
@@ -49,8 +49,8 @@ def test_ipi_median_ignores_an_outlier_that_the_mean_would_spread():
     patches = np.zeros((100, grid.count))
     patches[0, 1 * 3 + 1] = 8.0  # window (row 5, col 5) claims its top-left pixel
     assert grid.image(patches)[5, 5] == 2.0
-    assert lowrank.median_image(grid, patches)[5, 5] == 0.0
-    assert lowrank.last_image(grid, patches)[5, 5] == 8.0  # the last window over (5, 5)
+    assert grid.median_image(patches)[5, 5] == 0.0
+    assert grid.last_image(patches)[5, 5] == 8.0  # the last window over (5, 5)
 
 
 def test_nram_dc_step_ends_at_a_fixed_point_of_its_reweighting():
@@ -91,10 +91,11 @@ def test_svt_accepts_a_function_of_the_singular_values():
                                    atol=1e-9)
 
 
-def test_solver_and_rule_names_are_checked():
+def test_solver_and_reconstruction_names_are_checked():
     image = np.random.default_rng(0).normal(size=(60, 60))
     with pytest.raises(ValueError, match="solver must be 'apg' or 'ialm'"):
         lowrank.ipi(image, solver='admm')
     for method in (lowrank.nram, lowrank.nipps):
-        with pytest.raises(ValueError, match="rule must be 'mean' or 'last', not 'median'"):
-            method(image, rule='median')
+        with pytest.raises(ValueError, match="reconstruction must be one of mean, median, "
+                                             "last, not 'max'"):
+            method(image, reconstruction='max')
