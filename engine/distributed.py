@@ -267,8 +267,9 @@ class ClusterWorker(LocalWorker):
 
         Returns the mean loss and, for the log, ``param_spread``: how far this worker's
         trainable parameters were from the workers' mean before that (0 when the workers
-        stayed bit-identical; ~1e-8 after worker 0 validated mid-run, since MKL-DNN then
-        reorders its weights and its updates round slightly differently). The batch-norm
+        stayed bit-identical; it was ~1e-8 after worker 0 validated mid-run, when validation
+        scored the training network itself and MKL-DNN reordered its weights, before
+        validation scored a copy: ``Trainer._scoring_copy``). The batch-norm
         running statistics are each worker's own until averaged here. Afterwards all workers
         hold exactly the same values, which worker 0 checkpoints. dist_async keeps each
         worker's own. Worker 0's watchdog rests afterwards: validation and checkpoints are

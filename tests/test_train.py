@@ -75,7 +75,7 @@ def test_resumed_run_equals_uninterrupted_run(small_sirst, tmp_path):
         _params(os.path.join(split, 'epoch-0003.params'))
     assert a.keys() == b.keys()
     for key in a:
-        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert [r['epoch'] for r in _history(split)] == [1, 2, 3]
 
 
@@ -100,6 +100,23 @@ def _interrupt_after_epoch_2(small_sirst, run, sig):
         process.kill()
         process.wait()
     return process.returncode, errors
+
+
+@pytest.mark.integration
+def test_validating_every_epoch_leaves_the_training_unchanged(small_sirst, tmp_path):
+    """Scoring during training runs on a copy of the network: the weights a run reaches are
+    the same to the bit whether it validates every epoch or only at the end (on MXNet's
+    threaded engine with oneDNN, scoring the training network itself changed them)."""
+    common = TINY + ['--data-root', small_sirst, '--epochs', '3', '--batch-size', '2']
+    every, end = str(tmp_path / 'every'), str(tmp_path / 'end')
+    assert train.main(common + ['--save-dir', every, '--val-every', '1']) == 0
+    assert train.main(common + ['--save-dir', end, '--val-every', '3']) == 0
+    assert [r['epoch'] for r in _history(every) if 'IoU' in r] == [1, 2, 3]
+    a, b = _params(os.path.join(every, 'epoch-0003.params')), \
+        _params(os.path.join(end, 'epoch-0003.params'))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 @pytest.mark.integration
