@@ -275,11 +275,12 @@ class Trainer(object):
     def _scoring_copy(self):
         """A second network holding the training network's current parameters, for scoring.
 
-        MXNet 1.9.1's oneDNN layers, run for inference, keep their weights converted to
-        oneDNN's own layout; the training steps after it then round differently (measured:
-        one inference pass between epochs moved a tiny run's parameters by up to 2.9e-5
-        after 3 epochs, and a run that validated stopped repeating). Scoring a copy leaves
-        the training arrays as they would be without validation."""
+        On MXNet 1.9.1 with oneDNN, one inference pass of the training network between
+        epochs changed the training after it at float-rounding level (a tiny run's
+        parameters by up to 2.9e-5 after 3 epochs), so runs that validated did not repeat;
+        with oneDNN off or the NaiveEngine it did not (likely oneDNN converting the weights
+        to its own layout in place). Scoring a copy leaves the training arrays as they would
+        be without validation: tests/test_train.py checks it to the bit."""
         # pylint: disable=protected-access  (the names and the loading load_parameters uses)
         source = self.net._collect_params_with_prefix()
         if self._scorer is None:
