@@ -87,8 +87,8 @@ def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
         if any(0 in layer.running_mean.shape for layer in layers):
             net(parts[0])  # a network not run yet: shapes are known after one pass
         for layer in layers:  # from zero, the update leaves (1 - momentum) x this batch's
-            layer.running_mean.set_data(mx.nd.zeros(layer.running_mean.shape))
-            layer.running_var.set_data(mx.nd.zeros(layer.running_var.shape))
+            _assign(layer.running_mean, 0.0)
+            _assign(layer.running_var, 0.0)
         with autograd.record(train_mode=True):
             outputs = [net(part) for part in parts]
         autograd.backward(outputs)  # all devices at once, as SyncBatchNorm needs
@@ -99,6 +99,15 @@ def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
                 total[slot] = total[slot] + sum(copies) / (len(copies) * keep)
         counted += 1
     for layer, (mean, var) in zip(layers, sums):
-        layer.running_mean.set_data(mx.nd.array(mean / counted))
-        layer.running_var.set_data(mx.nd.array(var / counted))
+        _assign(layer.running_mean, mx.nd.array(mean / counted))
+        _assign(layer.running_var, mx.nd.array(var / counted))
     return len(indices)
+
+
+def _assign(param, value):
+    """Write ``value`` into every device's copy of ``param`` in place. Not
+    ``Parameter.set_data``: with several devices the trainer keeps the weights and the
+    optimizer's state in its kvstore, and ``set_data`` resets that kvstore, losing NAG's
+    momentum at every validation (or raising on a distributed kvstore)."""
+    for array in param.list_data():
+        array[:] = value
