@@ -21,7 +21,6 @@ import sys
 for _name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(_name, '1')
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
@@ -37,10 +36,14 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from baselines import BASELINES, PAPER, UnknownBaselineError, get_baseline  # noqa: E402
+from cli.options import CommandParser, count  # noqa: E402
+from cli.outputs import OutputError, check_output_folder, output_folder  # noqa: E402
 from data import DatasetError, get_dataset  # noqa: E402
 from metric.protocol import ScoredMap, evaluate_maps, prepare_map, score_maps  # noqa: E402
 from engine.predictions import (PredictionError, load_prediction_maps,  # noqa: E402
                                split_masks)
+from model import list_models  # noqa: E402
+from utils.atomic import atomic_write, write_json  # noqa: E402
 
 #: the paper's data-driven rows (scripts/table3.py trains them)
 PAPER_DEEP = {'fpn': (0.720, 0.700), 'sk_fpn': (0.702, 0.695), 'gau_fpn': (0.701, 0.701),
@@ -228,7 +231,7 @@ def figure(path, images, masks, columns):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = CommandParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data-root', default=None,
                         help='SIRST folder (default $SIRST_ROOT or ~/.mxnet/datasets/sirst)')
     parser.add_argument('--model-root', default=None,
@@ -240,20 +243,24 @@ def main(argv=None):
     parser.add_argument('--deep', nargs='+', default=[], metavar='NET=PARAMS',
                         help='more deep rows: registry name (b = 4) and checkpoint, e.g. '
                              'acm_fpn=runs/table3/acm_fpn/best_IoU.params')
-    parser.add_argument('--workers', type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument('--limit', type=int, default=None,
-                        help='only the first N test images (a quick look; not the table)')
-    parser.add_argument('--out', default=os.path.join(REPO, 'docs', 'baselines'))
+    count(parser, '--workers', default=len(os.sched_getaffinity(0)), at_least=0,
+          help='worker processes (0 or 1: in this process)')
+    count(parser, '--limit', default=None,
+          help='only the first N test images (a quick look; not the table)')
+    parser.add_argument('--out', default=os.path.join(REPO, 'docs', 'baselines'),
+                        help='folder for table3.md, table3.json and maps.png (default '
+                             'docs/baselines, the committed table)')
     parser.add_argument('--work', default=os.path.join('runs', 'table3_baselines'),
                         help='folder for the network\'s saved maps and its evaluate.py run')
-    args = parser.parse_args(argv)
+    args = parser.parse(argv)
     start = time.time()
     deep = []
     for item in args.deep:
         net, _, weights = item.partition('=')
-        if not weights or not os.path.isfile(weights):
-            print('error: --deep %s must be NET=PARAMS with an existing checkpoint file'
-                  % item, file=sys.stderr)
+        if net not in list_models() or not weights or not os.path.isfile(weights):
+            print('error: --deep %s must be NET=PARAMS: a network of the registry (%s) and '
+                  'an existing checkpoint file' % (item, ', '.join(list_models())),
+                  file=sys.stderr)
             return 2
         deep.append((net, weights))
     if args.limit and (deep or not args.no_network):
@@ -261,6 +268,9 @@ def main(argv=None):
               '--no-network', file=sys.stderr)
         return 2
     try:
+        check_output_folder(args.out)
+        if deep or not args.no_network:
+            check_output_folder(args.work, '--work')
         for method in args.methods:
             get_baseline(method)
         dataset = get_dataset('sirst', root=args.data_root, split='test', mode='testval',
@@ -268,7 +278,7 @@ def main(argv=None):
         if args.limit:
             dataset.ids = dataset.ids[:args.limit]
         dataset.verify()
-    except (UnknownBaselineError, DatasetError) as err:
+    except (UnknownBaselineError, DatasetError, OutputError, FileNotFoundError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     methods = [m.lower() for m in args.methods]
@@ -318,11 +328,13 @@ def main(argv=None):
         result['rows'] += net_rows
         columns.append((net if weights else 'ACM-U-Net', probs))
     result['seconds'] = round(time.time() - start, 1)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, 'table3.json'), 'w') as handle:
-        json.dump(result, handle, indent=2)
-    with open(os.path.join(args.out, 'table3.md'), 'w') as handle:
-        handle.write(markdown(result))
+    output_folder(args.out)
+    write_json(os.path.join(args.out, 'table3.json'), result)
+
+    def write_markdown(path):
+        with open(path, 'w', encoding='utf-8') as handle:
+            handle.write(markdown(result))
+    atomic_write(os.path.join(args.out, 'table3.md'), write_markdown)
     figure(os.path.join(args.out, 'maps.png'), images[:FIGURE_IDS],
            [native for _, native in masks[:FIGURE_IDS]], columns)
     print('wrote %s (%.0f s)' % (os.path.join(args.out, 'table3.md'), result['seconds']))

@@ -303,3 +303,23 @@ def test_fkrw_preprocessing_and_random_walker_seeds():
     assert prob[4:7, 4:7].min() > 0.9 and prob[2, 2] < 0.1
     window[3, 7] = 1.0  # saturated: a background seed, as in the released code
     assert walker(window)[3, 7] == 0.0
+
+
+@pytest.mark.integration
+def test_table_script_refuses_bad_options_before_any_work(small_sirst, tmp_path):
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('mine')
+    common = ['scripts/table3_baselines.py', '--no-network', '--methods', 'tophat']
+    _one_line_error(_run(common + ['--data-root', str(tmp_path / 'nowhere')], small_sirst),
+                    'No SIRST dataset at')
+    _one_line_error(_run(common + ['--data-root', small_sirst, '--out', str(a_file)],
+                         small_sirst), 'is a file, not a folder')
+    assert a_file.read_text() == 'mine'
+    for option, value in (('--limit', '0'), ('--workers', '-1')):
+        result = _run(common + ['--data-root', small_sirst, option, value], small_sirst)
+        assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr
+        assert result.stderr.strip().endswith('%s %s: must be at least %s (see --help)' % (
+            option, value, '1' if option == '--limit' else '0'))
+    _one_line_error(_run(['scripts/table3_baselines.py', '--data-root', small_sirst,
+                          '--deep', 'fancy=%s' % a_file], small_sirst),
+                    'a network of the registry')
