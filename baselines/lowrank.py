@@ -100,8 +100,7 @@ def _ialm(data, lam, tol, max_iter, keep=0, nonnegative=False):
     target = np.zeros_like(data)
     for _ in range(max_iter):
         temp = data - background + dual / mu
-        target = np.maximum(temp - lam / mu, 0) if nonnegative else \
-            np.sign(temp) * np.maximum(np.abs(temp) - lam / mu, 0)
+        target = np.maximum(temp - lam / mu, 0) if nonnegative else _soft(temp, lam / mu)
         background, _ = svt(data - target + dual / mu, 1.0 / mu, keep)
         residual = data - background - target
         dual += mu * residual
@@ -157,7 +156,8 @@ def _apg(data, lam, tol, max_iter=1000):
     return low, sparse
 
 
-def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_iter=1000):
+def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_iter=1000,
+        reconstruction='median'):
     """Infrared patch-image model (Gao, Meng, Yang, Wang, Zhou & Hauptmann, TIP 2013).
 
     As the authors' released code runs it (gaocq/IPI-for-small-target-detection:
@@ -167,13 +167,15 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_ite
     gradient (:func:`_apg`; tolerance 1e-7, the paper's and APG_IR.m's header comment,
     where its body sets 1e-6; the rank and support rules of :func:`_apg` stop it sooner on
     SIRST images) and the target image rebuilt by the median of the overlapping patch
-    entries (:meth:`PatchGrid.median_image`). Our grid adds a last window at the right and bottom
-    borders where the step does not reach them (the authors' leaves those pixels 0).
+    entries (``reconstruction='median'``, :meth:`PatchGrid.median_image`). Our grid adds a
+    last window at the right and bottom borders where the step does not reach them (the
+    authors' leaves those pixels 0).
     ``solver='ialm'`` solves the exact convex problem D = B + T by inexact ALM instead, as
     this module did before it followed the authors' code.
     """
     if solver not in ('apg', 'ialm'):
         raise ValueError("solver must be 'apg' or 'ialm', not %r" % (solver,))
+    check_reconstruction(reconstruction)
     image = as_image(image)
     grid = PatchGrid(image.shape, patch, step)
     data = rescale(grid.matrix(image))
@@ -182,7 +184,7 @@ def ipi(image, patch=50, step=10, lam_scale=1.0, solver='apg', tol=1e-7, max_ite
         _, target = _apg(data, lam, tol, max_iter)
     else:
         _, target = _ialm(data, lam, tol, max_iter)
-    return np.maximum(grid.median_image(target), 0)
+    return np.maximum(grid.rebuild(target, reconstruction), 0)
 
 
 def _partial_rank(data, ratio):

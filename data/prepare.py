@@ -34,7 +34,6 @@ ARCHIVE_URL = 'https://github.com/YimianDai/sirst/archive/%s.zip' % ARCHIVE_COMM
 RELEASE_MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'sirst-release.sha256')
 
-SPLIT_SETS = ('idx_320', 'idx_427')
 #: the extensions each folder of the release holds
 EXTENSIONS = {'images': ('.png',), 'masks': ('.png', '.xml'), 'idx_320': ('.txt',),
               'idx_427': ('.txt',)}

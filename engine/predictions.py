@@ -87,7 +87,8 @@ def load_prediction_maps(folder, dataset, normalize, masks=None):
     Every id is checked before any is scored: all missing ids are reported together.
     """
     if not os.path.isdir(folder):
-        raise PredictionError('predictions folder %s does not exist' % folder)
+        raise PredictionError('predictions folder %s %s' % (
+            folder, 'is a file, not a folder' if os.path.exists(folder) else 'does not exist'))
     missing = [i for i in dataset.ids
                if not any(os.path.isfile(safe_join(folder, i + ext)) for ext in ('.npy', '.png'))]
     if missing:

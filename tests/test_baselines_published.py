@@ -95,7 +95,7 @@ def test_solver_and_reconstruction_names_are_checked():
     image = np.random.default_rng(0).normal(size=(60, 60))
     with pytest.raises(ValueError, match="solver must be 'apg' or 'ialm'"):
         lowrank.ipi(image, solver='admm')
-    for method in (lowrank.nram, lowrank.nipps):
+    for method in (lowrank.nram, lowrank.nipps, lowrank.ipi):
         with pytest.raises(ValueError, match="reconstruction must be one of mean, median, "
                                              "last, not 'max'"):
             method(image, reconstruction='max')
