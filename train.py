@@ -233,12 +233,18 @@ def _start(config):
     config.save(config.save_dir)
 
 
+def _last_state(run_dir):
+    """The run's last checkpoint state, or None when there is none or it is unreadable
+    (for messages written while the run is failing or stopping)."""
+    try:
+        return load_checkpoint_state(run_dir, missing_ok=True)
+    except RunStateUnreadable:
+        return None
+
+
 def _intact_checkpoint(run_dir):
     """Where a failed run stands, for its error message."""
-    try:
-        state = load_checkpoint_state(run_dir, missing_ok=True)
-    except RunStateUnreadable:
-        state = None
+    state = _last_state(run_dir)
     if not state:
         return 'no checkpoint had been written yet'
     return ('the last checkpoint (epoch %d) is intact: continue with --resume %s'
@@ -279,7 +285,7 @@ def _train(config, ctx, worker):
         return 2
     except KeyboardInterrupt:
         # checkpoints are written atomically at epoch ends: the last one is complete
-        if load_checkpoint_state(config.save_dir, missing_ok=True):
+        if _last_state(config.save_dir):
             print('\ninterrupted; the last finished epoch is saved in %s. Continue with:\n'
                   '  python train.py --resume %s' % (config.save_dir, config.save_dir),
                   file=sys.stderr)

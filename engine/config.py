@@ -8,6 +8,7 @@ from typing import Optional
 from utils.atomic import write_json
 from utils.messages import one_line
 from .errors import RunStateUnreadable
+from .recipes import matching_recipe
 
 __all__ = ['TrainConfig', 'ARGS_FILE', 'RUNTIME_FIELDS']
 
@@ -127,7 +128,9 @@ class TrainConfig:
         if not isinstance(saved, dict) or not {'net', 'epochs', 'optimizer'} <= set(saved):
             raise RunStateUnreadable('%s is not the args.json of a train.py run; pass a directory '
                                 'made by train.py' % path)
-        saved.setdefault('recipe', 'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
+        if not saved.get('recipe'):  # a run from before recipes had names
+            saved['recipe'] = matching_recipe(saved) or (
+                'toolkit' if saved.get('optimizer') == 'adagrad' else 'paper')
         for key, value in _OLD_RUN_DEFAULTS.items():
             saved.setdefault(key, value)
         # fields newer than the run (its dataset: SIRST) take their defaults, so that an

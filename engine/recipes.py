@@ -12,7 +12,7 @@ stepping on the loss's own gradient makes NAG learn from the first epoch.
 from collections import OrderedDict, namedtuple
 
 __all__ = ['Recipe', 'RECIPES', 'RECIPE_OPTIONS', 'MOMENTUM', 'WEIGHT_DECAY', 'apply_recipe',
-           'optimizer_params', 'optimizer_settings']
+           'matching_recipe', 'optimizer_params', 'optimizer_settings']
 
 #: the paper's momentum and weight decay, shared by every recipe
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
@@ -48,6 +48,20 @@ def apply_recipe(args):
         if getattr(args, key, None) is None:
             setattr(args, key, getattr(recipe, key))
     return args
+
+
+def matching_recipe(arguments):
+    """The name of the recipe whose options a run's ``arguments`` (a saved ``args.json``)
+    match, batch-norm batches aside (older runs have none), or None. Options a run from
+    before recipes lacks count as what it trained with: output prior 0, gradient divided
+    by the batch."""
+    options = dict(arguments, output_prior=arguments.get('output_prior', 0.0),
+                   grad_normalization=arguments.get('grad_normalization', 'batch'))
+    for name, recipe in RECIPES.items():
+        if all(options.get(key) == getattr(recipe, key) for key in RECIPE_OPTIONS
+               if key != 'bn_batches'):
+            return name
+    return None
 
 
 def optimizer_params(optimizer, lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY):

@@ -29,7 +29,7 @@ from data.selection import DatasetSelection  # noqa: E402
 from engine.config import TrainConfig  # noqa: E402
 from model import get_model, load_parameters  # noqa: E402
 from engine.evaluation import evaluate_split  # noqa: E402
-from engine.recipes import RECIPES, RECIPE_OPTIONS  # noqa: E402
+from engine.recipes import RECIPES, matching_recipe  # noqa: E402
 from utils.atomic import write_json  # noqa: E402
 
 COLOURS = {'default': 'tab:green', 'default before --bn-batches': 'tab:olive', 'paper': 'tab:red',
@@ -42,16 +42,12 @@ def recipe_of(arguments):
     recipe in every other option is that recipe "before --bn-batches"."""
     if arguments.get('recipe'):
         return arguments['recipe']
-    options = dict(arguments, output_prior=arguments.get('output_prior', 0.0),
-                   grad_normalization=arguments.get('grad_normalization', 'batch'))
-    for name, recipe in RECIPES.items():
-        if all(options.get(key) == getattr(recipe, key) for key in RECIPE_OPTIONS
-               if key != 'bn_batches'):
-            if arguments.get('bn_batches', 0) == recipe.bn_batches:
-                return name
-            if 'bn_batches' not in arguments:
-                return '%s before --bn-batches' % name
-    return 'custom'
+    name = matching_recipe(arguments)
+    if name is None:
+        return 'custom'
+    if 'bn_batches' not in arguments:
+        return '%s before --bn-batches' % name
+    return name if arguments['bn_batches'] == RECIPES[name].bn_batches else 'custom'
 
 
 def _options_text(arguments):
