@@ -193,10 +193,7 @@ class PairedSegmentation(SegmentationDataset):
         if self.mode == 'testval':
             if self.SIZE_MISMATCH != 'resize':
                 self._aligned_mask(image, mask, idx)  # raises on a size mismatch
-            # The toolkit resized image and mask independently; that keeps its figures.
-            side = self.base_size
-            image, mask = resize_pair(image, mask, (side, side))
-            return self._img_transform(image), self._mask_transform(mask)
+            return self._testval(image, mask)
         mask = self._aligned_mask(image, mask, idx)
         if self.mode == 'train':
             return self._sync_transform(image, mask)
@@ -204,10 +201,25 @@ class PairedSegmentation(SegmentationDataset):
             return self._val_sync_transform(image, mask)
         return self._img_transform(image), self._mask_transform(mask)
 
+    def _testval(self, image, mask):
+        # The toolkit resized image and mask independently; that keeps its figures.
+        image, mask = resize_pair(image, mask, (self.base_size, self.base_size))
+        return self._img_transform(image), self._mask_transform(mask)
+
     def native_mask(self, idx):
         """Mask of sample ``idx`` as uint8 {0, 1} (H, W), aligned to its image's size."""
-        image, mask = self.load_image(idx), self._load_mask(idx)
+        return self._native(self.load_image(idx), self._load_mask(idx), idx)
+
+    def _native(self, image, mask, idx):
         return (np.asarray(self._aligned_mask(image, mask, idx)) > 0).astype(np.uint8)
+
+    def scored_sample(self, idx):
+        """``(image, mask, native mask)`` of sample ``idx`` for scoring: the ``testval``
+        sample (whatever this dataset's mode) and :meth:`native_mask`, each file decoded
+        once."""
+        image, mask = self.load_image(idx), self._load_mask(idx)
+        native = self._native(image, mask, idx)  # raises on a size mismatch it may not fix
+        return self._testval(image, mask) + (native,)
 
     def _img_transform(self, img):
         if self.transform is not None:

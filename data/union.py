@@ -53,6 +53,10 @@ class UnionSegmentation(gluon.data.Dataset):
         part, local = self.locate(idx)
         return self.members[part].native_mask(local)
 
+    def scored_sample(self, idx):
+        part, local = self.locate(idx)
+        return self.members[part].scored_sample(local)
+
     def load_image(self, idx):
         part, local = self.locate(idx)
         return self.members[part].load_image(local)

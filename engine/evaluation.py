@@ -23,8 +23,7 @@ class _WithNativeMask(gluon.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, idx):
-        image, mask = self.dataset[idx]
-        return image, mask, self.dataset.native_mask(idx), idx
+        return self.dataset.scored_sample(idx) + (idx,)
 
 
 def _batchify(samples):

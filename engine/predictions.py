@@ -78,7 +78,8 @@ def read_map(folder, image_id):
 
 def split_masks(dataset):
     """(evaluation-size mask, native mask) of every image of a ``testval`` dataset."""
-    return [(dataset[i][1][0], dataset.native_mask(i)) for i in range(len(dataset))]
+    return [(mask[0], native) for _, mask, native in map(dataset.scored_sample,
+                                                          range(len(dataset)))]
 
 
 def load_prediction_maps(folder, dataset, normalize, masks=None):
