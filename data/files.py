@@ -127,32 +127,26 @@ def _wide_values(image, full):
     return values
 
 
-def _to_8bit(image, exact):
+def _to_8bit(image):
     """An 8-bit version of ``image`` (unchanged when it is 8-bit already)."""
     full = _FULL_SCALE.get(image.mode)
     if full is None:
         return image
     values = _wide_values(image, full)
-    scaled = values * (255.0 / full)
-    result = np.floor(scaled + 0.5)
-    if exact and np.any(np.abs(scaled - result) > 1e-6):
-        odd = values[np.abs(scaled - result) > 1e-6]
-        raise ValueError('its %s values %s have no exact 8-bit equivalent (0..%g maps to '
-                         '0..255)' % (image.mode, ', '.join('%g' % v for v in np.unique(odd)[:4]),
-                                      full))
+    result = np.floor(values * (255.0 / full) + 0.5)
     return Image.fromarray(result.astype(np.uint8), 'L')
 
 
-def decode_image(content, location, mode='RGB', exact=False):
+def decode_image(content, location, mode='RGB'):
     """Decode image bytes strictly into an 8-bit ``mode`` ('RGB' or 'L') PIL image.
 
     Wider pixels are scaled by their container's full scale (16-bit: 65535; mode I is taken
-    as 16-bit and refused beyond it; float F as 0..1), see ``_FULL_SCALE``. ``exact``
-    refuses wide values that 8 bits cannot hold exactly (for masks: a 16-bit mask of 0 and 1
-    would otherwise become empty). Raises :class:`DatasetError` naming ``location``.
+    as 16-bit and refused beyond it; float F as 0..1), see ``_FULL_SCALE``. (Masks are read
+    by :func:`decode_mask`, which refuses levels that are not a binary mask's.) Raises
+    :class:`DatasetError` naming ``location``.
     """
     try:
-        return _to_8bit(decode_strict(content), exact).convert(mode)
+        return _to_8bit(decode_strict(content)).convert(mode)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DatasetError('Cannot read image %s: %s.' % (location, err)) from None
 
@@ -201,14 +195,14 @@ def decode_mask(content, location, threshold=None):
     return Image.fromarray(binary.astype(np.uint8), 'L'), bool(odd.any())
 
 
-def read_image(path, mode='RGB', exact=False):
+def read_image(path, mode='RGB'):
     """:func:`decode_image` of the file at ``path``."""
     try:
         with open(path, 'rb') as handle:
             content = handle.read()
     except OSError as err:
         raise DatasetError('Cannot read image %s: %s.' % (path, err.strerror or err)) from None
-    return decode_image(content, path, mode, exact)
+    return decode_image(content, path, mode)
 
 
 def resolve_root(root=None, env='SIRST_ROOT', default=DEFAULT_ROOT):
@@ -255,11 +249,11 @@ class PairFiles(object):
             problem = 'Cannot read %s: %s.' % (location, err)
         raise DatasetError('%s %s' % (problem, self.REPLACE_HINT))
 
-    def open_image(self, kind, name, mode, exact=False):
+    def open_image(self, kind, name, mode):
         """Decode an image fully (so truncation shows here) as 8-bit ``mode``
         (:func:`decode_image`)."""
         return self._decode(kind, name, lambda content, where: decode_image(content, where,
-                                                                             mode, exact))
+                                                                             mode))
 
     def open_mask(self, name, threshold=None):
         """``(mask, changed)`` of the mask file ``name`` (:func:`decode_mask`)."""
