@@ -2,7 +2,6 @@
 export and option checks. Tiny settings (b = 1, small crops, a few images) keep it fast."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -355,14 +354,21 @@ def test_every_option_of_train_py_is_a_field_of_its_configuration(tmp_path):
     assert TrainConfig.from_dict(TrainConfig.load_saved(config.save_dir)) == config
 
 
-def test_a_run_from_before_recipe_names_is_labelled_by_the_options_it_used(tmp_path):
-    """A committed run of the default recipe made before args.json named its recipe (and
+def test_a_run_from_before_recipe_names_is_labelled_by_the_options_it_used(small_sirst,
+                                                                          tmp_path):
+    """A run of the default recipe's options saved before args.json named its recipe (and
     before --bn-batches): resuming it must not call it the paper's recipe."""
     from engine.config import TrainConfig
-    run = tmp_path / 'old'
-    run.mkdir()
-    shutil.copy(os.path.join(REPO, 'docs', 'training', 'recipes', 'runs',
-                             'default-runningbn-seed0', 'args.json'), str(run / 'args.json'))
-    saved = TrainConfig.load_saved(str(run))
-    assert 'recipe' not in json.loads((run / 'args.json').read_text())
-    assert (saved['recipe'], saved['output_prior'], saved['bn_batches']) == ('default', 0.001, 0)
+    run = str(tmp_path / 'old')
+    assert train.main(['--data-root', small_sirst, '--save-dir', run, '--epochs', '2',
+                       '--stop-after', '1', '--recipe', 'default'] + TINY) == 0
+    path = os.path.join(run, 'args.json')
+    with open(path) as handle:
+        saved = json.load(handle)
+    for key in ('recipe', 'bn_batches'):
+        del saved[key]
+    with open(path, 'w') as handle:
+        json.dump(saved, handle)
+    loaded = TrainConfig.load_saved(run)
+    assert (loaded['recipe'], loaded['output_prior'], loaded['bn_batches']) == (
+        'default', 0.001, 0)
