@@ -20,6 +20,7 @@ one. Sizes default to the dataset's protocol (SIRST base 512 / crop 480, NUDT-SI
 its own base size. --eval-dataset B also scores B's test split at the end (at B's size).
 """
 import utils.cores  # noqa: F401  (first: sizes MXNet's thread pool before it loads)
+import argparse
 import contextlib
 import glob
 import os
@@ -27,20 +28,20 @@ import sys
 import time
 import traceback
 
-from cli.devices import check_cpu_devices, parse_contexts
-from cli.options import (KVSTORES, CommandParser, add_data_options, add_device_options,
+from cli.devices import parse_contexts
+from cli.options import (KVSTORES, MIN_SIDE, CommandParser, add_data_options, add_device_options,
                          add_model_options, check_options, count, known_datasets, option,
                          side)
 from data import DatasetError, dataset_protocol
 from data.selection import CARVE_SEED, DatasetSelection
-from engine.checkpoint import load_checkpoint_state
+from engine.checkpoint import last_state, load_checkpoint_state, resume_advice
 from engine.config import ARGS_FILE, RUNTIME_FIELDS, TrainConfig
 from engine.distributed import ClusterWorker, DistributedError, is_distributed
 from engine.errors import RunStateError, RunStateUnreadable, TrainingDiverged
 from engine.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
 from engine.rundir import RunDirectoryError, run_directory_lock
 from engine.trainer import train
-from engine.workers import LocalWorker
+from engine.workers import STALL_SCALE, LocalWorker
 from model import ParameterFileError
 from utils.atomic import DiskFullError
 
@@ -74,6 +75,12 @@ def build_parser():
     side(parser, '--crop-size', default=None,
          help='training crop (default: the protocol\'s, sirst 480, nudt-sirst 256; a '
               'union: its smallest member\'s)')
+    add('--train-size-from', dest='train_sizes', action='append', type=_size_stage,
+        default=None, metavar='EPOCH:BASE:CROP',
+        help='progressive resizing: from epoch EPOCH on, train at base BASE / crop CROP '
+             '(repeat for several stages, e.g. --train-size-from 1:256:240 '
+             '--train-size-from 176:512:480); validation and the final scores stay at '
+             '--base-size')
     count(parser, '--batch-size', default=8)
     count(parser, '--test-batch-size', default=8)
     count(parser, '--epochs', default=300)
@@ -106,6 +113,10 @@ def build_parser():
     add('--dist-param-dir', default=None,
         help='distributed runs: every worker saves its parameters at its start and end here '
              '(worker<rank>-epoch<N>.params), to check that the workers agree')
+    option(parser, '--stall-timeout', type=float, default=300, above=0,
+           help='a training step (or batch-norm batch) that makes no progress for this many '
+                'seconds, or %d times the slowest step so far if longer, ends the run with '
+                'an error (the last checkpoint stays intact)' % STALL_SCALE)
     count(parser, '--seed', default=0, at_least=0)
     add('--save-dir', default=None, help='run directory (default runs/train/<net>_b<blocks>-<time>)')
     add('--resume', default=None,
@@ -118,6 +129,38 @@ def build_parser():
           help='stop after this epoch (continue later with --resume)')
     add('--no-progress', action='store_true', help='no progress bars')
     return parser
+
+
+def _size_stage(text):
+    """``EPOCH:BASE:CROP`` of ``--train-size-from`` as ``[epoch, base, crop]``."""
+    parts = text.split(':')
+    if len(parts) != 3 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(
+            '%r: give EPOCH:BASE:CROP as three whole numbers, e.g. 176:512:480' % text)
+    return [int(part) for part in parts]
+
+
+def _size_stage_problems(config, selection):
+    """What is wrong with ``--train-size-from`` given the rest of the run."""
+    stages = config.train_sizes or []
+    if stages and selection.is_union:
+        return ['--train-size-from: one dataset at a time (a union trains each member at '
+                'its own protocol size)']
+    problems, previous = [], 0
+    for first, base, crop in stages:
+        stage = '--train-size-from %d:%d:%d' % (first, base, crop)
+        if first < 1 or (first > config.epochs and not config.resuming):
+            problems.append('%s: epoch %d is outside the run (1..%d)'
+                            % (stage, first, config.epochs))
+        elif first <= previous:
+            problems.append('%s: stages must start at increasing epochs (after %d)'
+                            % (stage, previous))
+        if min(base, crop) < MIN_SIDE:
+            problems.append('%s: sides must be at least %d' % (stage, MIN_SIDE))
+        if crop > base:
+            problems.append('%s: the crop %d is larger than the base %d' % (stage, crop, base))
+        previous = max(previous, first)
+    return problems
 
 
 def _resumed(parser, args, given):
@@ -185,6 +228,7 @@ def resolve_arguments(argv=None):
             problems.append('--crop-size %d is larger than %s allows'
                             % (config.crop_size, '--base-size %d' % base if config.base_size
                                else 'the %s protocol\'s base size %d' % (name, base)))
+    problems += _size_stage_problems(config, selection)
     if config.warmup_epochs >= config.epochs:
         problems.append('--warmup-epochs %d: must be below --epochs (%d)'
                         % (config.warmup_epochs, config.epochs))
@@ -206,14 +250,13 @@ def main(argv=None):
     parser, config = resolve_arguments(argv)
     try:
         ctx = parse_contexts(config.gpus, cpus=config.cpus)
-        check_cpu_devices(ctx, config.syncbn)
     except ValueError as err:
         parser.error(str(err))
     if config.batch_size < len(ctx):
         parser.error('--batch-size %d is smaller than the %d devices it is split across'
                      % (config.batch_size, len(ctx)))
     if not is_distributed(config.kvstore):
-        return _train(config, ctx, LocalWorker(config.kvstore))
+        return _train(config, ctx, LocalWorker(config.kvstore, config.stall_timeout))
     try:
         worker = ClusterWorker.connect(config.kvstore, config.dist_timeout,
                                        config.dist_param_dir)
@@ -231,24 +274,6 @@ def _start(config):
                                'with --resume %s, or choose another --save-dir'
                                % (config.save_dir, previous.get('epoch'), config.save_dir))
     config.save(config.save_dir)
-
-
-def _last_state(run_dir):
-    """The run's last checkpoint state, or None when there is none or it is unreadable
-    (for messages written while the run is failing or stopping)."""
-    try:
-        return load_checkpoint_state(run_dir, missing_ok=True)
-    except RunStateUnreadable:
-        return None
-
-
-def _intact_checkpoint(run_dir):
-    """Where a failed run stands, for its error message."""
-    state = _last_state(run_dir)
-    if not state:
-        return 'no checkpoint had been written yet'
-    return ('the last checkpoint (epoch %d) is intact: continue with --resume %s'
-            % (state['epoch'], run_dir))
 
 
 def _recovery(run_dir):
@@ -276,7 +301,7 @@ def _train(config, ctx, worker):
         print('error: %s; %s' % (err, _recovery(config.save_dir)), file=sys.stderr)
         return 2
     except DiskFullError as err:
-        print('error: %s; %s' % (err.strerror, _intact_checkpoint(config.save_dir)),
+        print('error: %s; %s' % (err.strerror, resume_advice(config.save_dir)),
               file=sys.stderr)
         return 2
     except (DatasetError, ParameterFileError, RunStateError, DistributedError,
@@ -285,7 +310,7 @@ def _train(config, ctx, worker):
         return 2
     except KeyboardInterrupt:
         # checkpoints are written atomically at epoch ends: the last one is complete
-        if _last_state(config.save_dir):
+        if last_state(config.save_dir):
             print('\ninterrupted; the last finished epoch is saved in %s. Continue with:\n'
                   '  python train.py --resume %s' % (config.save_dir, config.save_dir),
                   file=sys.stderr)

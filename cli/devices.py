@@ -1,17 +1,9 @@
 """Choosing devices from ``--gpus`` (or ``--cpus`` for several CPU contexts)."""
-import os
 import sys
 
 import mxnet as mx
 
-__all__ = ['parse_contexts', 'check_cpu_devices', 'CPU_TEMP_COPIES']
-
-#: MXNet's CPU temp-space pool is shared by every CPU context and hands out its copies in
-#: turn (4 by default). With SyncBatchNorm on several CPU contexts an operator of one
-#: context can be handed the copy that an operator of the other context still holds while
-#: it waits at SyncBatchNorm's barrier: both wait forever. More copies than one training
-#: step requests avoids it; ``utils.cores`` sets this before MXNet loads when ``--cpus`` > 1.
-CPU_TEMP_COPIES = 1024
+__all__ = ['parse_contexts']
 
 
 def parse_contexts(gpus, log=None, cpus=0):
@@ -36,16 +28,3 @@ def parse_contexts(gpus, log=None, cpus=0):
         raise ValueError('--gpus asks for GPU %s but only %d GPU(s) are present'
                          % (','.join(map(str, missing)), available))
     return [mx.gpu(i) for i in ids]
-
-
-def check_cpu_devices(ctx, syncbn):
-    """Refuse SyncBatchNorm over several CPU contexts when it would deadlock (see
-    :data:`CPU_TEMP_COPIES`) rather than hang."""
-    cpu_devices = sum(1 for c in ctx if c.device_type == 'cpu')
-    if syncbn and cpu_devices > 1 and \
-            int(os.environ.get('MXNET_CPU_TEMP_COPY', '4')) < CPU_TEMP_COPIES:
-        raise ValueError('SyncBatchNorm on %d CPU contexts needs MXNET_CPU_TEMP_COPY=%d set '
-                         'before MXNet loads (train.py sets it when --cpus is on its command '
-                         'line: give --cpus again with --resume); it is %s'
-                         % (cpu_devices, CPU_TEMP_COPIES,
-                            os.environ.get('MXNET_CPU_TEMP_COPY', 'unset (4)')))

@@ -20,6 +20,8 @@ import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon
 
+from model.syncbn import has_cross_device_norm, record_on_devices
+
 __all__ = ['batchnorm_layers', 'recompute_batchnorm_statistics', 'statistics_images',
            'track_input_statistics']
 
@@ -41,7 +43,7 @@ def track_input_statistics(images):
 
 
 def batchnorm_layers(block):
-    """Every ``BatchNorm`` (and ``SyncBatchNorm``) layer inside ``block``, in order."""
+    """Every ``BatchNorm`` (and ``CrossDeviceBatchNorm``) layer inside ``block``, in order."""
     found = [block] if isinstance(block, gluon.nn.BatchNorm) else []
     for child in block._children.values():
         found.extend(batchnorm_layers(child))
@@ -68,11 +70,12 @@ def _batches(dataset, indices, batch_size):
     return batches
 
 
-def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
+def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size, on_batch=None):
     """Replace the running statistics of every batch-norm layer in ``net`` by the average
     statistics of ``batches`` batches of ``batch_size`` images from ``dataset`` (a
     ``testval``-mode dataset: ``dataset[i][0]`` is an image array), split across ``ctx`` as
-    in training. Returns the number of images used; 0 (nothing done) if ``batches`` is 0."""
+    in training. ``on_batch(number, batches)`` is called as each batch starts (the
+    watchdog). Returns the number of images used; 0 (nothing done) if ``batches`` is 0."""
     layers = batchnorm_layers(net)
     if not batches or not layers:
         return 0
@@ -80,7 +83,10 @@ def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
     indices = statistics_images(dataset, batches * batch_size)
     sums = [[0.0, 0.0] for _ in layers]
     counted = 0
-    for chunk in _batches(dataset, indices, batch_size):
+    chunks = list(_batches(dataset, indices, batch_size))
+    for number, chunk in enumerate(chunks, 1):
+        if on_batch is not None:
+            on_batch(number, len(chunks))
         images = mx.nd.array(np.stack([dataset[i][0] for i in chunk]))
         parts = track_input_statistics(gluon.utils.split_and_load(images, ctx,
                                                                   even_split=False))
@@ -89,9 +95,9 @@ def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size):
         for layer in layers:  # from zero, the update leaves (1 - momentum) x this batch's
             _assign(layer.running_mean, 0.0)
             _assign(layer.running_var, 0.0)
-        with autograd.record(train_mode=True):
-            outputs = [net(part) for part in parts]
-        autograd.backward(outputs)  # all devices at once, as SyncBatchNorm needs
+        outputs = record_on_devices(net, [(part,) for part in parts],
+                                    lockstep=has_cross_device_norm(net))
+        autograd.backward(outputs)
         for layer, total in zip(layers, sums):
             keep = 1.0 - layer._kwargs['momentum']
             for array, slot in ((layer.running_mean, 0), (layer.running_var, 1)):

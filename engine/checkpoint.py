@@ -22,7 +22,8 @@ from utils.messages import one_line
 from .config import read_json
 from .errors import RunStateError, RunStateUnreadable
 
-__all__ = ['save_parameters', 'save_checkpoint', 'load_checkpoint_state',
+__all__ = ['save_parameters', 'save_checkpoint', 'load_checkpoint_state', 'last_state',
+           'resume_advice',
            'checkpoint_file', 'save_trainer_states', 'load_trainer_states',
            'restore_trainer_states', 'initialise_trainer', 'LAST', 'STATES_SUFFIX']
 
@@ -85,6 +86,24 @@ def load_checkpoint_state(run_dir, missing_ok=False):
         raise RunStateUnreadable('%s is not a checkpoint train.py wrote (it must name the epoch, its '
                             'parameter and optimizer-state files and the best scores)' % path)
     return state
+
+
+def last_state(run_dir):
+    """The run's last checkpoint state, or None when there is none or it is unreadable
+    (for messages written while the run is failing or stopping)."""
+    try:
+        return load_checkpoint_state(run_dir, missing_ok=True)
+    except RunStateUnreadable:
+        return None
+
+
+def resume_advice(run_dir):
+    """Where a run that stopped stands, and how to continue it, for its error message."""
+    state = last_state(run_dir)
+    if not state:
+        return 'no checkpoint had been written yet'
+    return ('the last checkpoint (epoch %d) is intact: continue with python train.py '
+            '--resume %s' % (state['epoch'], run_dir))
 
 
 def checkpoint_file(run_dir, name):

@@ -17,7 +17,7 @@ ARGS_FILE = 'args.json'
 #: fields a resumed run takes from its new command line when given there (they say where
 #: and how this process runs, not what it trains); everything else comes from args.json
 RUNTIME_FIELDS = ('gpus', 'cpus', 'workers', 'no_progress', 'data_root', 'dist_timeout',
-                  'dist_param_dir')
+                  'dist_param_dir', 'stall_timeout')
 
 #: what runs from before recipes (and before batch-norm statistics) trained with
 _OLD_RUN_DEFAULTS = {'output_prior': 0.0, 'grad_normalization': 'batch', 'bn_batches': 0}
@@ -54,6 +54,9 @@ class TrainConfig:
     # None: each dataset's protocol size (a union's members keep their own)
     base_size: Optional[int] = None
     crop_size: Optional[int] = None
+    # progressive resizing: [[first epoch, base, crop], ...] for training only (scoring stays
+    # at base_size); epochs before the first stage train at base_size / crop_size
+    train_sizes: Optional[list] = None
     batch_size: int = 8
     test_batch_size: int = 8
     epochs: int = 300
@@ -74,6 +77,7 @@ class TrainConfig:
     syncbn: bool = False
     kvstore: str = 'device'
     dist_timeout: float = 300.0
+    stall_timeout: float = 300.0
     dist_param_dir: Optional[str] = None
     seed: int = 0
     save_dir: str = ''
@@ -109,6 +113,15 @@ class TrainConfig:
     def final_epoch(self):
         """The epoch this process stops after (``stop_after`` ends a run early)."""
         return self.epochs if self.stop_after is None else min(self.epochs, self.stop_after)
+
+    def training_size(self, epoch):
+        """``(base, crop)`` that ``epoch`` trains at: the last ``train_sizes`` stage begun
+        by then, else ``(base_size, crop_size)``."""
+        size = (self.base_size, self.crop_size)
+        for first, base, crop in self.train_sizes or ():
+            if epoch >= first:
+                size = (base, crop)
+        return size
 
     @property
     def lr_schedule_epochs(self):

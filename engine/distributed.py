@@ -9,10 +9,11 @@ This module holds what the training loop needs for that:
   worker ``r`` reads every ``num_workers``-th image from position ``r``; every worker gets
   the same number of images (at most ``num_workers - 1`` are left out per epoch, a
   different few each time) so that all of them run the same number of synchronous steps.
-- :class:`Watchdog`: ps-lite has no failure detection, and a worker whose peer died waits
-  in a push, pull or barrier forever. Every phase that depends on the other processes runs
-  against a deadline; a missed deadline prints what the worker was waiting for and ends the
-  process with :data:`EXIT_STALLED`.
+- the watchdog (:mod:`engine.watchdog`, the one every training process has): ps-lite has
+  no failure detection, and a worker whose peer died waits in a push, pull or barrier
+  forever. Every phase that depends on the other processes runs against ``--dist-timeout``;
+  a missed deadline prints what the worker was waiting for and ends the process with
+  :data:`EXIT_STALLED`.
 - :class:`ClusterWorker`: the kvstore, rank and worker count; the sharded loader; the
   averaging of the epoch's loss and of the parameters (batch-norm statistics included)
   over the workers in the synchronous modes, so that every worker ends each epoch with
@@ -21,25 +22,24 @@ This module holds what the training loop needs for that:
 import gc
 import os
 import sys
-import threading
-import time
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
 from .checkpoint import initialise_trainer
-from .workers import LocalWorker
+from .watchdog import EXIT_STALLED, Watchdog
+from .workers import LocalWorker, WatchedLoader
 
-__all__ = ['DIST_MODES', 'EXIT_STALLED', 'DistributedError', 'ShardSampler', 'Watchdog',
-           'ClusterWorker', 'is_distributed']
+__all__ = ['DIST_MODES', 'EXIT_STALLED', 'DistributedError', 'ShardSampler', 'ClusterWorker',
+           'is_distributed']
 
 DIST_MODES = ('dist_sync', 'dist_device_sync', 'dist_async')
-EXIT_STALLED = 4  # train.py's exit status when a peer stopped answering
 REQUIRED_ENV = ('DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_SERVER', 'DMLC_NUM_WORKER')
 # kvstore keys for our own averaging, far above the Trainer's (one per parameter, from 0);
 # below 2**31 / 9973, which ps-lite multiplies keys by (as int) to pick their server
 _KEY_BASE = 100000
+_PEER_LOST = ' A peer (worker, server or scheduler) has probably died or become unreachable'
 
 
 class DistributedError(RuntimeError):
@@ -75,65 +75,6 @@ class ShardSampler(gluon.data.Sampler):
         return iter(order[self.rank::self.num_parts][:len(self)].tolist())
 
 
-class Watchdog(object):
-    """Ends the process when the phase armed last is not left within ``timeout`` seconds.
-
-    ``arm(what)`` starts (or restarts) the clock for a phase that needs the other
-    processes; ``rest()`` stops it during purely local work. A daemon thread checks the
-    deadline; on expiry it prints one message and calls ``os._exit`` (the main thread is
-    stuck inside MXNet and cannot be interrupted).
-    """
-
-    def __init__(self, timeout, who='worker', exit_code=EXIT_STALLED, stream=None):
-        self.timeout, self.who, self.exit_code = float(timeout), who, exit_code
-        self.stream = stream
-        self.hint = ''
-        self._lock = threading.Lock()
-        self._deadline, self._what = None, ''
-        self._thread = threading.Thread(target=self._watch, name='dist-watchdog', daemon=True)
-        self._thread.start()
-
-    def arm(self, what):
-        with self._lock:
-            self._deadline, self._what = time.monotonic() + self.timeout, what
-
-    def rest(self):
-        with self._lock:
-            self._deadline = None
-
-    def _watch(self):
-        while True:
-            time.sleep(min(0.5, self.timeout / 4))
-            with self._lock:
-                expired = self._deadline is not None and time.monotonic() > self._deadline
-                what = self._what
-            if expired:
-                stream = self.stream or sys.stderr
-                stream.write('error: %s: no progress for %g s while %s. A peer (worker, server '
-                             'or scheduler) has probably died or become unreachable%s; '
-                             'stopping (exit status %d). --dist-timeout sets this limit.\n'
-                             % (self.who, self.timeout, what, self.hint, self.exit_code))
-                stream.flush()
-                sys.stdout.flush()
-                os._exit(self.exit_code)
-
-
-class _WatchedLoader(object):
-    """The loader, re-arming the watchdog for every batch the training loop asks for."""
-
-    def __init__(self, loader, sampler, watchdog):
-        self.loader, self.sampler, self.watchdog = loader, sampler, watchdog
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __iter__(self):
-        for iteration, batch in enumerate(self.loader, 1):
-            self.watchdog.arm('training (epoch %d, iteration %d): waiting for the other '
-                              'workers\' gradients' % (self.sampler.epoch, iteration))
-            yield batch
-
-
 class ClusterWorker(LocalWorker):
     """This process as one worker of a parameter-server job (see the module notes), behind
     the hooks of :class:`engine.workers.LocalWorker`."""
@@ -149,7 +90,12 @@ class ClusterWorker(LocalWorker):
         self.asynchronous = 'async' in kv.type
         self.sampler, self._keys = None, {}
         watchdog.who = 'worker %d of %d' % (self.rank, self.num_workers)
-        watchdog.hint = ' (worker 0 validates and saves between epochs while the others wait)'
+        watchdog.hint = _PEER_LOST + ' (worker 0 validates and saves between epochs while the ' \
+            'others wait).'
+
+    def watch(self, ctx, advice):
+        """Name the devices; the watchdog keeps its hint (a peer lost, not a stuck step)."""
+        self.devices = ','.join(str(c) for c in ctx)
 
     @classmethod
     def connect(cls, kvstore, timeout, param_dir=None):
@@ -165,9 +111,9 @@ class ClusterWorker(LocalWorker):
                 'environment variables DMLC_ROLE=worker, %s (missing: %s). Start it with '
                 'tools/launch_local.py, or see "Distributed training" in README.md.'
                 % (kvstore, ', '.join(REQUIRED_ENV), ', '.join(missing) or 'none'))
-        watchdog = Watchdog(timeout)
+        watchdog = Watchdog(timeout, who='worker', setting='--dist-timeout')
         scheduler = '%s:%s' % (os.environ['DMLC_PS_ROOT_URI'], os.environ['DMLC_PS_ROOT_PORT'])
-        watchdog.hint = ' (is the scheduler at %s running and reachable?)' % scheduler
+        watchdog.hint = _PEER_LOST + ' (is the scheduler at %s running and reachable?).' % scheduler
         watchdog.arm('joining the job through the scheduler at %s' % scheduler)
         kv = mx.kv.create(kvstore)
         watchdog.rest()
@@ -243,7 +189,9 @@ class ClusterWorker(LocalWorker):
         self.sampler = ShardSampler(len(dataset), self.rank, self.num_workers, seed)
         loader = gluon.data.DataLoader(dataset, batch_size=batch_size, sampler=self.sampler,
                                        last_batch='keep', num_workers=num_workers)
-        return _WatchedLoader(loader, self.sampler, self.watchdog)
+        return WatchedLoader(loader, self.watchdog, lambda iteration, total: (
+            'training (epoch %d, iteration %d): waiting for the other workers\' gradients'
+            % (self.sampler.epoch, iteration)))
 
     def share_initial_parameters(self, trainer):
         """Have the Trainer send worker 0's parameters to every worker now, and wait for them.

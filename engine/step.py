@@ -8,6 +8,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
+from model.syncbn import finish_deferred_init, has_cross_device_norm, record_on_devices
 from .batchnorm_stats import track_input_statistics
 from .errors import TrainingDiverged
 from .loss import SoftIoULoss
@@ -35,15 +36,18 @@ def step_parts(net, recipe='default', kvstore='device', hybridize=True):
 
 def train_step(net, trainer, loss_fn, images, masks, ctx, grad_divisor):
     """One data-parallel step: the batch split across ``ctx``, one loss per device (the
-    batch-level Soft-IoU of that device's share, as in the original toolkit), all
-    back-propagated in one call (SyncBatchNorm needs every device's backward at once), the
+    batch-level Soft-IoU of that device's share, as in the original toolkit; in lockstep
+    threads when batch norm spans the devices), all back-propagated in one call, the
     summed gradient divided by ``grad_divisor``. Returns the per-device losses (not
     waited for)."""
     images = gluon.utils.split_and_load(images, ctx, even_split=False)
     masks = gluon.utils.split_and_load(masks, ctx, even_split=False)
     track_input_statistics(images)
-    with autograd.record():
-        losses = [loss_fn(net(x), y) for x, y in zip(images, masks)]
+    lockstep = has_cross_device_norm(net)
+    if lockstep:
+        finish_deferred_init(net, images[0])
+    losses = record_on_devices(lambda x, y: loss_fn(net(x), y), zip(images, masks),
+                               lockstep=lockstep)
     autograd.backward(losses)
     trainer.step(grad_divisor)
     return losses

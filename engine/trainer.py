@@ -24,10 +24,11 @@ from data.union import members_of, union_of
 from deployment.export import export_model
 from metric import METRIC_KEYS, format_scores
 from model import get_model, load_parameters
+from model.syncbn import CrossDeviceBatchNorm
 from utils.atomic import write_json
 from .batchnorm_stats import recompute_batchnorm_statistics
 from .checkpoint import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
-                         save_checkpoint, save_parameters)
+                         resume_advice, save_checkpoint, save_parameters)
 from .evaluation import evaluate_members, evaluate_split
 from .history import RunLog
 from .loss import SoftIoULoss
@@ -86,7 +87,8 @@ class Trainer(object):
 
     def __init__(self, config, ctx, worker=None, echo=print):
         self.config, self.ctx = config, ctx
-        self.worker = worker or LocalWorker(config.kvstore)
+        self.worker = worker or LocalWorker(config.kvstore, config.stall_timeout)
+        self.worker.watch(ctx, lambda: resume_advice(config.save_dir))
         self.log = RunLog(config.save_dir, echo=self.worker.echo(echo),
                           files=self.worker.chief)
         self.state = {'epoch': 0, 'best': {'IoU': -1.0, 'nIoU': -1.0}, 'best_epoch': {}}
@@ -98,9 +100,8 @@ class Trainer(object):
         if config.output_prior:
             self.net.set_output_prior(config.output_prior)
         if not self._syncbn:
-            # MXNet 1.9.1's SyncBatchNorm in a hybridized graph either hangs (static_alloc
-            # alone) or leaves the running statistics untouched (with static_shape), measured
-            # on CPU contexts: across devices it runs operator by operator.
+            # batch norm across devices exchanges its statistics between the devices'
+            # threads in Python (model/syncbn.py): that network runs operator by operator
             self.net.hybridize(static_alloc=True, static_shape=True)
         kvstore, update_on_kvstore = self.worker.trainer_kvstore()
         self.trainer = gluon.Trainer(self.net.collect_params(),
@@ -126,6 +127,7 @@ class Trainer(object):
             config.train_split, config.val_split, config.val_fraction, config.test_split,
             config.base_size, config.crop_size)
         self.test_sets = selection.test_sets(config.test_split, config.base_size)
+        self._train_size = (config.base_size, config.crop_size)
         # the training images as validation sees them, for batch norm's statistics (each
         # once: a training list may repeat ids to oversample them)
         self.statistics_set = union_of(
@@ -135,10 +137,26 @@ class Trainer(object):
                                          config.seed)
         self.updates_per_epoch = len(self.loader) * self.worker.updates_per_step
 
+    def _use_training_size(self, epoch):
+        """Rebuild the training set and its loader when ``epoch`` starts a
+        ``--train-size-from`` stage (or a resumed run sits in one); the selection and test
+        splits keep the run's base size."""
+        config = self.config
+        size = config.training_size(epoch)
+        if size == self._train_size:
+            return
+        base, crop = size
+        self.train_set = DatasetSelection.of(config).training_sets(
+            config.train_split, config.val_split, config.val_fraction, config.test_split,
+            base, crop)[0]
+        self.loader = self.worker.loader(self.train_set, config.batch_size, config.workers,
+                                         config.seed)
+        self._train_size = size
+        self.log.say('From epoch %d: training at base %d / crop %d' % (epoch, base, crop))
+
     def _build_network(self):
         config = self.config
-        norm = ({'norm_layer': mx.gluon.contrib.nn.SyncBatchNorm,
-                 'norm_kwargs': {'num_devices': len(self.ctx)}} if self._syncbn else {})
+        norm = {'norm_layer': CrossDeviceBatchNorm} if self._syncbn else {}
         return get_model(config.net, blocks=config.blocks, channel_times=config.channel_times,
                          stem=config.stem, **norm)
 
@@ -201,6 +219,10 @@ class Trainer(object):
                ','.join(str(c) for c in ctx),
                ', '.join('%s %d' % (m.NAME, m.base_size) for _, m in members_of(self.train_set)),
                members_of(self.train_set)[0][1].crop_size))
+        if config.train_sizes:
+            self.log.say('Progressive resizing: %s; scored at base %d' % (', '.join(
+                'from epoch %d base %d / crop %d' % tuple(stage)
+                for stage in config.train_sizes), config.base_size))
         for note in self.validation_notes:
             self.log.say(note)
         for member in [m for _, m in members_of(self.train_set)] + [s for _, s in self.test_sets]:
@@ -221,6 +243,7 @@ class Trainer(object):
     def run_epoch(self, epoch):
         """Train, validate when due, record and checkpoint one epoch."""
         config = self.config
+        self._use_training_size(epoch)
         seed_everything(self.worker.epoch_seed(config.seed, epoch))
         self.worker.start_epoch(epoch)
         start = time.time()
@@ -230,10 +253,16 @@ class Trainer(object):
                                                  epoch * self.updates_per_epoch)
         record = dict({'epoch': epoch, 'loss': mean_loss, 'lr': self.trainer.learning_rate,
                        'train_seconds': round(time.time() - start, 2)}, **extra)
+        if config.train_sizes:
+            record['train_size'] = list(self._train_size)
         if epoch % config.val_every == 0 or epoch == config.epochs:
             # on every worker of a job, so that their parameters stay identical
-            recompute_batchnorm_statistics(self.net, self.statistics_set, self.ctx,
-                                           config.bn_batches, config.batch_size)
+            recompute_batchnorm_statistics(
+                self.net, self.statistics_set, self.ctx, config.bn_batches, config.batch_size,
+                on_batch=lambda done, total: self.worker.arm(
+                    'recomputing batch-norm statistics after epoch %d, batch %d of %d'
+                    % (epoch, done, total)))
+            self.worker.rest()
             if self.worker.chief:
                 record.update(self.validation(epoch), split=self.val_name)
         record['seconds'] = round(time.time() - start, 2)

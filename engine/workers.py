@@ -8,7 +8,29 @@ has.
 """
 from mxnet import gluon
 
-__all__ = ['LocalWorker']
+from .watchdog import Watchdog
+
+__all__ = ['LocalWorker', 'WatchedLoader', 'STALL_SCALE']
+
+#: a training step may take this many times the slowest step so far before the watchdog
+#: ends the run (when that is longer than --stall-timeout)
+STALL_SCALE = 10
+
+
+class WatchedLoader(object):
+    """A loader that re-arms ``watchdog`` for every batch the training loop asks for;
+    ``describe(iteration, batches)`` says what the step is doing."""
+
+    def __init__(self, loader, watchdog, describe):
+        self.loader, self.watchdog, self.describe = loader, watchdog, describe
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for iteration, batch in enumerate(self.loader, 1):
+            self.watchdog.arm(self.describe(iteration, len(self.loader)))
+            yield batch
 
 
 class LocalWorker(object):
@@ -23,8 +45,28 @@ class LocalWorker(object):
     #: optimizer updates per training step of this worker (the schedule counts them)
     updates_per_step = 1
 
-    def __init__(self, kvstore='device'):
+    def __init__(self, kvstore='device', stall_timeout=None):
         self.kvstore = kvstore
+        self.epoch, self.devices = 0, 'the CPU'
+        # None: no watchdog (benchmarks and tools that take steps outside a run)
+        self.watchdog = None if stall_timeout is None else Watchdog(
+            stall_timeout, who='training', scale=STALL_SCALE, setting='--stall-timeout')
+
+    def watch(self, ctx, advice):
+        """Name the devices in the watchdog's message; ``advice()`` tells, when it fires,
+        where the run stands and how to continue it."""
+        self.devices = ','.join(str(c) for c in ctx)
+        if self.watchdog is not None:
+            self.watchdog.hint = lambda: ' %s.' % advice()
+
+    def arm(self, what):
+        """Start the watchdog's clock for ``what`` (a step that must finish)."""
+        if self.watchdog is not None:
+            self.watchdog.arm('%s on %s' % (what, self.devices))
+
+    def rest(self):
+        if self.watchdog is not None:
+            self.watchdog.rest()
 
     def echo(self, echo):
         """How this worker's messages reach the console."""
@@ -42,8 +84,12 @@ class LocalWorker(object):
         return seed * 100003 + epoch
 
     def loader(self, dataset, batch_size, num_workers, seed):
-        return gluon.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                     last_batch='keep', num_workers=num_workers)
+        loader = gluon.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                       last_batch='keep', num_workers=num_workers)
+        if self.watchdog is None:
+            return loader
+        return WatchedLoader(loader, self, lambda iteration, batches: (
+            'training epoch %d, batch %d of %d' % (self.epoch, iteration, batches)))
 
     def before_initialize(self, net, input_shape):
         """Called before the network's weights are drawn (nothing to do here: shapes are
@@ -61,10 +107,12 @@ class LocalWorker(object):
         """Called once the network and optimizer are ready, before the first epoch."""
 
     def start_epoch(self, epoch):
-        pass
+        self.epoch = epoch
 
     def end_epoch(self, net, mean_loss, optimizer, updates):
-        """The epoch's mean loss as the log shows it, and extra fields for its record."""
+        """The epoch's mean loss as the log shows it, and extra fields for its record.
+        The watchdog rests: validation and checkpoints may take as long as they take."""
+        self.rest()
         return mean_loss, {}
 
     def finished(self, net, epoch):

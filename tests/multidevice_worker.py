@@ -1,7 +1,6 @@
 """One training step on two CPU contexts and its one-context references, saved for
-``test_multidevice.py`` (run in a process of its own: MXNet must load with
-``MXNET_CPU_TEMP_COPY`` set for SyncBatchNorm across CPU contexts, and a deadlock must not
-hang the test session).
+``test_multidevice.py`` (run in a process of its own, so that a stuck run cannot hang the
+test session).
 
     python tests/multidevice_worker.py SIRST_ROOT OUT.npz
 """
@@ -16,6 +15,7 @@ from mxnet import autograd, gluon  # noqa: E402
 
 from data import SIRSTSegmentation  # noqa: E402
 from model import get_model  # noqa: E402
+from model.syncbn import CrossDeviceBatchNorm  # noqa: E402
 from engine.checkpoint import initialise_trainer  # noqa: E402
 from engine.batchnorm_stats import track_input_statistics  # noqa: E402
 from engine.loss import SoftIoULoss  # noqa: E402
@@ -26,8 +26,7 @@ TWO = [mx.cpu(0), mx.cpu(1)]
 
 
 def network(ctx, syncbn):
-    kwargs = {'norm_layer': mx.gluon.contrib.nn.SyncBatchNorm,
-              'norm_kwargs': {'num_devices': len(ctx)}} if syncbn else {}
+    kwargs = {'norm_layer': CrossDeviceBatchNorm} if syncbn else {}
     net = get_model('acm_unet', blocks=1, **kwargs)
     mx.random.seed(7)
     net.infer_shape(mx.nd.zeros((1, 3, SIZE, SIZE)))

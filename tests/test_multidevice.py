@@ -19,11 +19,11 @@ from conftest import REPO
 pytestmark = pytest.mark.integration  # whole evaluations, training runs, several processes
 
 WORKER = os.path.join(REPO, 'tests', 'multidevice_worker.py')
-TIMEOUT = 600  # a SyncBatchNorm deadlock fails the test instead of hanging the session
+TIMEOUT = 600  # a deadlock fails the test instead of hanging the session
 
 
 def _environment():
-    env = dict(os.environ, MXNET_CPU_TEMP_COPY='1024', OMP_NUM_THREADS='1')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
     env.pop('MXNET_ENGINE_TYPE', None)
     return env
 

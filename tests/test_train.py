@@ -240,22 +240,6 @@ def test_resume_of_a_run_from_before_recipes_keeps_its_recipe(small_sirst, tmp_p
         'paper', 0.0, 'batch', 0)
 
 
-def test_syncbn_on_cpu_contexts_without_temp_space_is_refused(small_sirst, tmp_path, capsys):
-    if os.environ.get('MXNET_CPU_TEMP_COPY'):
-        pytest.fail('this test needs MXNet loaded without MXNET_CPU_TEMP_COPY')
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(['--data-root', small_sirst, '--save-dir', str(tmp_path / 'run'),
-                    '--cpus', '2', '--syncbn'] + TINY)
-    assert exit_info.value.code == 2
-    assert 'MXNET_CPU_TEMP_COPY=1024' in capsys.readouterr().err
-
-
-def test_cpus_option_is_read_before_mxnet_loads():
-    from utils.cores import _cpus_option
-    assert _cpus_option(['--cpus', '2']) == 2 and _cpus_option(['--cpus=3']) == 3
-    assert _cpus_option(['--gpus', '0']) == 0 and _cpus_option(['--cpus']) == 0
-
-
 @pytest.mark.integration
 def test_reproduction_script_follows_a_run_against_the_released_log(small_sirst, tmp_path,
                                                                     checkpoint_dir, capsys):

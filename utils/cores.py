@@ -8,10 +8,7 @@ pool size is read once, when MXNet loads, so this module must be imported before
 import os
 import sys
 
-__all__ = ['use_all_cores', 'reserve_cpu_temp_space']
-
-#: ``cli.devices.CPU_TEMP_COPIES``, repeated here because this module must not import MXNet
-_CPU_TEMP_COPIES = '1024'
+__all__ = ['use_all_cores']
 
 
 def use_all_cores():
@@ -26,22 +23,4 @@ def use_all_cores():
     return 'mxnet' not in sys.modules
 
 
-def _cpus_option(argv):
-    for i, word in enumerate(argv):
-        value = word[len('--cpus='):] if word.startswith('--cpus=') else (
-            argv[i + 1] if word == '--cpus' and i + 1 < len(argv) else None)
-        if value is not None:
-            return int(value) if value.isdigit() else 0
-    return 0
-
-
-def reserve_cpu_temp_space(argv=None):
-    """Give MXNet enough CPU temp-space copies for several CPU contexts (``--cpus N`` on
-    the command line, N > 1); see ``cli.devices.CPU_TEMP_COPIES``. Read once, when MXNet
-    loads; a value already in the environment is kept."""
-    if _cpus_option(sys.argv[1:] if argv is None else argv) > 1:
-        os.environ.setdefault('MXNET_CPU_TEMP_COPY', _CPU_TEMP_COPIES)
-
-
 use_all_cores()
-reserve_cpu_temp_space()
