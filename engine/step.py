@@ -46,8 +46,9 @@ def train_step(net, trainer, loss_fn, images, masks, ctx, grad_divisor):
     lockstep = has_cross_device_norm(net)
     if lockstep:
         finish_deferred_init(net, images[0])
-    losses = record_on_devices(lambda x, y: loss_fn(net(x), y), zip(images, masks),
-                               lockstep=lockstep)
+    outputs = record_on_devices(net, [(x,) for x in images], lockstep=lockstep)
+    with autograd.record():  # the loss's cached graph is built once, here, not per thread
+        losses = [loss_fn(logits, y) for logits, y in zip(outputs, masks)]
     autograd.backward(losses)
     trainer.step(grad_divisor)
     return losses

@@ -138,21 +138,20 @@ class Trainer(object):
         self.updates_per_epoch = len(self.loader) * self.worker.updates_per_step
 
     def _use_training_size(self, epoch):
-        """Rebuild the training set and its loader when ``epoch`` starts a
-        ``--train-size-from`` stage (or a resumed run sits in one); the selection and test
-        splits keep the run's base size."""
+        """Train ``epoch`` at its ``--train-size-from`` stage: rebuild the training set and
+        its loader when the size changes (a stage begins, or a resumed run sits in one).
+        The selection and test splits keep the run's base size."""
         config = self.config
         size = config.training_size(epoch)
-        if size == self._train_size:
-            return
-        base, crop = size
-        self.train_set = DatasetSelection.of(config).training_sets(
-            config.train_split, config.val_split, config.val_fraction, config.test_split,
-            base, crop)[0]
-        self.loader = self.worker.loader(self.train_set, config.batch_size, config.workers,
-                                         config.seed)
-        self._train_size = size
-        self.log.say('From epoch %d: training at base %d / crop %d' % (epoch, base, crop))
+        if size != self._train_size:
+            self.train_set = DatasetSelection.of(config).training_sets(
+                config.train_split, config.val_split, config.val_fraction,
+                config.test_split, *size)[0]
+            self.loader = self.worker.loader(self.train_set, config.batch_size,
+                                             config.workers, config.seed)
+            self._train_size = size
+        if any(first == epoch for first, _, _ in config.train_sizes or ()):
+            self.log.say('From epoch %d: training at base %d / crop %d' % ((epoch,) + size))
 
     def _build_network(self):
         config = self.config

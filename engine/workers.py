@@ -17,6 +17,10 @@ __all__ = ['LocalWorker', 'WatchedLoader', 'STALL_SCALE']
 STALL_SCALE = 10
 
 
+def _sentence(text):
+    return text[:1].upper() + text[1:]
+
+
 class WatchedLoader(object):
     """A loader that re-arms ``watchdog`` for every batch the training loop asks for;
     ``describe(iteration, batches)`` says what the step is doing."""
@@ -57,7 +61,7 @@ class LocalWorker(object):
         where the run stands and how to continue it."""
         self.devices = ','.join(str(c) for c in ctx)
         if self.watchdog is not None:
-            self.watchdog.hint = lambda: ' %s.' % advice()
+            self.watchdog.hint = lambda: ' %s.' % _sentence(advice())
 
     def arm(self, what):
         """Start the watchdog's clock for ``what`` (a step that must finish)."""

@@ -172,6 +172,58 @@ def test_bad_options_fail_before_any_work(small_sirst, tmp_path, capsys, extra, 
     assert not os.path.exists(run)
 
 
+STAGES = ['--train-size-from', '1:64:48', '--train-size-from', '3:96:96']
+
+
+@pytest.mark.parametrize('extra, words', [
+    (['--train-size-from', '2:64:80'], 'the crop 80 is larger than the base 64'),
+    (['--train-size-from', '9:64:64', '--epochs', '5'], 'epoch 9 is outside the run (1..5)'),
+    (['--train-size-from', '3:64:64', '--train-size-from', '2:96:96'],
+     'stages must start at increasing epochs'),
+    (['--train-size-from', '2:8:8'], 'sides must be at least 16'),
+    (['--train-size-from', '2x64x64'], 'give EPOCH:BASE:CROP'),
+])
+def test_bad_size_stages_fail_before_any_work(small_sirst, tmp_path, capsys, extra, words):
+    run = str(tmp_path / 'run')
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--data-root', small_sirst, '--save-dir', run] + extra)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert not os.path.exists(run)
+
+
+def test_size_stages_of_a_union_are_refused(small_sirst, nudt_sirst_root, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--dataset', 'sirst+nudt-sirst', '--data-root', 'sirst=%s,nudt-sirst=%s'
+                    % (small_sirst, nudt_sirst_root), '--save-dir', str(tmp_path / 'run'),
+                    '--train-size-from', '2:64:64'])
+    assert exit_info.value.code == 2 and 'one dataset at a time' in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_progressive_resizing_trains_at_each_stage_and_resumes_exactly(small_sirst, tmp_path,
+                                                                        capsys):
+    common = TINY + ['--data-root', small_sirst, '--epochs', '4', '--val-every', '4'] + STAGES
+    whole, split = str(tmp_path / 'whole'), str(tmp_path / 'split')
+    assert train.main(common + ['--save-dir', whole]) == 0
+    assert [r['train_size'] for r in _history(whole)] == [[64, 48]] * 2 + [[96, 96]] * 2
+    # stopped inside the first stage, resumed across the change of size
+    assert train.main(common + ['--save-dir', split, '--stop-after', '2']) == 0
+    assert train.main(['--resume', split, '--no-progress']) == 0
+    a, b = (_params(os.path.join(run, 'epoch-0004.params')) for run in (whole, split))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    with open(os.path.join(split, 'train.log')) as handle:
+        assert 'From epoch 3: training at base 96 / crop 96' in handle.read()
+    with open(os.path.join(whole, 'summary.json')) as handle:  # scored at --base-size
+        assert json.load(handle)['tests']['sirst']['base_size'] == 96
+    # the stages are part of what the run trains: a resume may not change them
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--resume', split, '--train-size-from', '2:96:96'])
+    assert exit_info.value.code == 2 and '--train-sizes' in capsys.readouterr().err
+
+
 def test_unknown_optimizer_is_refused(capsys):
     with pytest.raises(SystemExit):
         train.main(['--optimizer', 'rmsprop'])
