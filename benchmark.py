@@ -28,6 +28,7 @@ from data.selection import DatasetSelection
 from deployment.inference import FORMS
 from engine.benchmark import (TRAIN_FORMS, bench_evaluation, bench_inference, bench_loader,
                               bench_pipelines, bench_training, network_factory)
+from engine.precision import dtype_problem
 from metric import format_scores
 from utils.atomic import write_json
 
@@ -44,9 +45,10 @@ def build_parser():
     count(parser, '--repeats', default=3)
     add('--forms', default=','.join(FORMS),
         help="inference forms, comma separated; '' to skip inference")
-    add('--train-forms', default=','.join(TRAIN_FORMS),
-        help="training forms (imperative, hybrid), timed in turns, so their memory adds up "
-             "(ACM-U-Net b=4, batch 8 at 480: about 23 GB); '' to skip training")
+    add('--train-forms', default='imperative,hybrid',
+        help="training forms (%s; bf16: the hybrid step in bfloat16, CPUs with AVX-512 BF16 "
+             "or AMX), timed in turns, so their memory adds up (ACM-U-Net b=4, batch 8 at "
+             "480: about 23 GB); '' to skip training" % ', '.join(TRAIN_FORMS))
     count(parser, '--calib-images', default=32, help='training images for INT8 calibration')
     add('--evaluate', action='store_true', help='also time the whole evaluation per form')
     add('--evaluate-forms', default='hybrid,onednn,int8')
@@ -113,12 +115,20 @@ def main(argv=None):
                      'several with --pipeline-datasets' % args.dataset)
     name = selection.names[0]
     ctx = parse_contexts(args.gpus)[0]
+    unknown = [f for f in args.train_forms.split(',') if f and f not in TRAIN_FORMS]
+    if unknown:
+        parser.error('unknown training form %s; they are %s' % (unknown[0], ', '.join(TRAIN_FORMS)))
+    if 'bf16' in args.train_forms.split(','):
+        problem = dtype_problem('bfloat16', [ctx])
+        if problem:
+            parser.error('--train-forms bf16: %s' % problem)
     make_net = network_factory(args.net, args.blocks, pretrained=args.pretrained,
                                model_root=args.model_root, weights=weights,
                                channel_times=args.channel_times, stem=args.stem)
     report = {'net': args.net, 'blocks': args.blocks, 'batch_size': args.batch_size,
               'context': str(ctx), 'mxnet': mx.__version__, 'python': platform.python_version(),
-              'cpu_count': os.cpu_count()}
+              'cpu_count': os.cpu_count(), 'amx': utils.cores.amx_state()}
+    print(report['amx'])
     forms = [f for f in args.forms.split(',') if f]
     calib = None
     train_set = test_set = None

@@ -38,6 +38,7 @@ from engine.checkpoint import last_state, load_checkpoint_state, resume_advice
 from engine.config import ARGS_FILE, RUNTIME_FIELDS, TrainConfig
 from engine.distributed import ClusterWorker, DistributedError, is_distributed
 from engine.errors import RunStateError, RunStateUnreadable, TrainingDiverged
+from engine.precision import DTYPES, dtype_problem
 from engine.recipes import MOMENTUM, RECIPES, WEIGHT_DECAY, apply_recipe
 from engine.rundir import RunDirectoryError, run_directory_lock
 from engine.trainer import train
@@ -104,6 +105,9 @@ def build_parser():
     count(parser, '--workers', default=2, at_least=0, help='data loading processes')
     add_device_options(parser, cpus=True)
     add('--syncbn', action='store_true', help='batch norm across the devices')
+    add('--dtype', default='float32', choices=DTYPES,
+        help='the number format of the training step: float32, or bfloat16 with float32 '
+             'master weights (CPUs with AVX-512 BF16 or AMX); a resume may change it')
     add('--kvstore', default='device', choices=KVSTORES,
         help='device or local on one machine; dist_sync, dist_device_sync or dist_async as '
              'one worker of a multi-machine job (see tools/launch_local.py)')
@@ -229,6 +233,9 @@ def resolve_arguments(argv=None):
                             % (config.crop_size, '--base-size %d' % base if config.base_size
                                else 'the %s protocol\'s base size %d' % (name, base)))
     problems += _size_stage_problems(config, selection)
+    if config.dtype != 'float32' and config.syncbn:
+        problems.append('--dtype %s with --syncbn: batch norm across devices runs operator '
+                        'by operator, in float32; drop one of them' % config.dtype)
     if config.warmup_epochs >= config.epochs:
         problems.append('--warmup-epochs %d: must be below --epochs (%d)'
                         % (config.warmup_epochs, config.epochs))
@@ -250,6 +257,9 @@ def main(argv=None):
     parser, config = resolve_arguments(argv)
     try:
         ctx = parse_contexts(config.gpus, cpus=config.cpus)
+        problem = dtype_problem(config.dtype, ctx)
+        if problem:
+            raise ValueError('--dtype %s: %s' % (config.dtype, problem))
     except ValueError as err:
         parser.error(str(err))
     if config.batch_size < len(ctx):

@@ -11,12 +11,15 @@ from model import get_model, load_parameters
 from deployment.inference import EXACT_FORMS, FORMS, form_available, prepare
 from model.summary import count_flops
 from metric import METRIC_KEYS
+from .precision import training_network
 from .step import step_parts, train_step
 
 __all__ = ['timed_rounds', 'bench_inference', 'bench_training', 'bench_loader',
            'bench_evaluation', 'TRAIN_FORMS']
 
-TRAIN_FORMS = ('imperative', 'hybrid')  # oneDNN's fused subgraphs and INT8 are inference-only
+#: oneDNN's fused subgraphs and INT8 are inference-only; bf16 is the hybrid step in bfloat16
+#: with float32 master weights (engine/precision.py; CPUs with AVX-512 BF16 or AMX)
+TRAIN_FORMS = ('imperative', 'hybrid', 'bf16')
 
 
 def timed_rounds(steps, repeats=3, warmup=1):
@@ -136,10 +139,12 @@ def bench_training(make_net, shape, forms=TRAIN_FORMS, ctx=None, repeats=3, warm
     steps = {}
     for form in forms:
         net = make_net(ctx)
-        if form == 'hybrid':
+        if form != 'imperative':
             net.hybridize(static_alloc=True, static_shape=True)
-        trainer, loss_fn = step_parts(net, hybridize=form == 'hybrid')
-        steps[form] = (lambda n=net, t=trainer, l=loss_fn:
+        trainer, loss_fn = step_parts(net, hybridize=form != 'imperative')
+        block = training_network(net, 'bfloat16' if form == 'bf16' else 'float32',
+                                 (1,) + tuple(shape[1:]), [ctx])
+        steps[form] = (lambda n=block, t=trainer, l=loss_fn:
                        _train_step(n, t, l, images, masks, shape[0]))
     seconds = timed_rounds(steps, repeats, warmup)
     rows = []

@@ -17,7 +17,7 @@ ARGS_FILE = 'args.json'
 #: fields a resumed run takes from its new command line when given there (they say where
 #: and how this process runs, not what it trains); everything else comes from args.json
 RUNTIME_FIELDS = ('gpus', 'cpus', 'workers', 'no_progress', 'data_root', 'dist_timeout',
-                  'dist_param_dir', 'stall_timeout')
+                  'dist_param_dir', 'stall_timeout', 'dtype')
 
 #: what runs from before recipes (and before batch-norm statistics) trained with
 _OLD_RUN_DEFAULTS = {'output_prior': 0.0, 'grad_normalization': 'batch', 'bn_batches': 0}
@@ -78,6 +78,8 @@ class TrainConfig:
     kvstore: str = 'device'
     dist_timeout: float = 300.0
     stall_timeout: float = 300.0
+    # the number format of the training step (engine/precision.py); a resume may change it
+    dtype: str = 'float32'
     dist_param_dir: Optional[str] = None
     seed: int = 0
     save_dir: str = ''

@@ -26,12 +26,14 @@ from metric import METRIC_KEYS, format_scores
 from model import get_model, load_parameters
 from model.syncbn import CrossDeviceBatchNorm
 from utils.atomic import write_json
+from utils.cores import amx_state
 from .batchnorm_stats import recompute_batchnorm_statistics
 from .checkpoint import (checkpoint_file, load_checkpoint_state, restore_trainer_states,
                          resume_advice, save_checkpoint, save_parameters)
 from .evaluation import evaluate_members, evaluate_split
 from .history import RunLog
 from .loss import SoftIoULoss
+from .precision import training_network
 from .recipes import optimizer_params
 from .step import run_epoch, seed_everything
 from .workers import LocalWorker
@@ -95,7 +97,10 @@ class Trainer(object):
         self._build_data()
         self.net = self._build_network()
         seed_everything(config.seed)
-        self.worker.before_initialize(self.net, (1, 3, config.crop_size, config.crop_size))
+        sample = (1, 3, config.crop_size, config.crop_size)
+        self.worker.before_initialize(self.net, sample)
+        if config.dtype != 'float32':  # its graph shares the weights: draw them now
+            self.net.infer_shape(mx.nd.zeros(sample))
         self.net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
         if config.output_prior:
             self.net.set_output_prior(config.output_prior)
@@ -103,6 +108,8 @@ class Trainer(object):
             # batch norm across devices exchanges its statistics between the devices'
             # threads in Python (model/syncbn.py): that network runs operator by operator
             self.net.hybridize(static_alloc=True, static_shape=True)
+        # what a training step calls: the network, or its bfloat16 graph on its weights
+        self.train_net = training_network(self.net, config.dtype, sample, ctx)
         kvstore, update_on_kvstore = self.worker.trainer_kvstore()
         self.trainer = gluon.Trainer(self.net.collect_params(),
                                      *optimizer_for(config, self.updates_per_epoch, self.worker),
@@ -198,9 +205,9 @@ class Trainer(object):
                                            resumed['states'], trusted=config.trust_states),
             self.state['epoch'] * self.updates_per_epoch, self.log.say)
         self.log.truncate_after(self.state['epoch'])
-        self.log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f)'
+        self.log.say('Resumed %s at epoch %d (best IoU %.4f, nIoU %.4f); training computes in %s'
                      % (config.save_dir, self.state['epoch'], self.state['best']['IoU'],
-                        self.state['best']['nIoU']))
+                        self.state['best']['nIoU'], config.dtype))
 
     def describe(self):
         """The log lines that state what a new run trains, and how."""
@@ -222,6 +229,9 @@ class Trainer(object):
             self.log.say('Progressive resizing: %s; scored at base %d' % (', '.join(
                 'from epoch %d base %d / crop %d' % tuple(stage)
                 for stage in config.train_sizes), config.base_size))
+        self.log.say('%s; training computes in %s%s' % (
+            amx_state(), config.dtype,
+            ' (float32 master weights)' if config.dtype != 'float32' else ''))
         for note in self.validation_notes:
             self.log.say(note)
         for member in [m for _, m in members_of(self.train_set)] + [s for _, s in self.test_sets]:
@@ -281,7 +291,7 @@ class Trainer(object):
         config = self.config
         bar = tqdm(self.loader, desc='epoch %d' % epoch, unit='batch', leave=False,
                    disable=config.no_progress)
-        return run_epoch(self.net, self.trainer, self.loss_fn, bar, self.ctx,
+        return run_epoch(self.train_net, self.trainer, self.loss_fn, bar, self.ctx,
                          config.grad_divisor, epoch,
                          on_loss=lambda mean: bar.set_postfix(loss='%.4f' % mean),
                          recovery=' The last good checkpoint is in %s.' % config.save_dir)

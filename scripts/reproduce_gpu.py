@@ -9,7 +9,10 @@ the released log was made) with ``--recipe paper``; options after ``--`` go to t
 (``-- --recipe default`` for this toolkit's default). While it trains, each epoch at which
 the released log has an entry prints both best-so-far IoUs side by side, so a run that is
 off track shows within minutes; at the end the whole comparison is printed. An interrupted
-run is resumed by the same command.
+run is resumed by the same command. A third column shows this toolkit's own CPU run
+(docs/training/reproduction/, the default recipe with progressive resizing, scored on test
+at 512 every 5 epochs) at the same epochs, for as far as it has got; ``--plot FILE`` draws
+the three curves.
 """
 import argparse
 import glob
@@ -23,6 +26,9 @@ import time
 import train_runs
 
 LOG_PATTERN = '*_best_IoU.log'
+#: the toolkit's own long CPU run, committed with its history (docs/training/reproduction/)
+REFERENCE_RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             'docs', 'training', 'reproduction', 'acm_unet_b4-seed0')
 #: a released log line: "20/09/2020 11:37:52 - 0007:\t0.2248" (epoch, best IoU so far)
 LOG_LINE = re.compile(r'-\s*(\d+):\s*([0-9.]+)\s*$')
 
@@ -71,23 +77,51 @@ def run_best_so_far(run_dir):
     return table
 
 
-def comparison_rows(released, ours):
-    """``[(epoch, released best, our best or None)]`` at the released log's epochs; the
-    released value at an epoch is its latest entry at or before it."""
-    return [(epoch, value, ours.get(epoch)) for epoch, value in released]
+def comparison_rows(released, ours, reference=None):
+    """``[(epoch, released best, our best or None, reference best or None)]`` at the
+    released log's epochs (the released value at an epoch is its latest entry at or before
+    it); ``reference`` is the toolkit's own run (:data:`REFERENCE_RUN`), if any."""
+    reference = reference or {}
+    return [(epoch, value, ours.get(epoch), reference.get(epoch)) for epoch, value in released]
 
 
-def format_row(epoch, released, ours):
-    return 'epoch %4d   released %.4f   this run %s' % (
-        epoch, released, '%.4f (%+.4f)' % (ours, ours - released) if ours is not None else '-')
+def _value(best, released):
+    return '%.4f (%+.4f)' % (best, best - released) if best is not None else '-'
 
 
-def follow(run_dir, released, printed, out=print):
+def format_row(epoch, released, ours, reference=None):
+    return 'epoch %4d   released %.4f   this run %s   our CPU run %s' % (
+        epoch, released, _value(ours, released), _value(reference, released))
+
+
+def follow(run_dir, released, printed, reference=None, out=print):
     """Print the comparison rows that became available since ``printed`` (a set)."""
-    for epoch, value, ours in comparison_rows(released, run_best_so_far(run_dir)):
-        if ours is not None and epoch not in printed:
-            printed.add(epoch)
-            out(format_row(epoch, value, ours))
+    for row in comparison_rows(released, run_best_so_far(run_dir), reference):
+        if row[2] is not None and row[0] not in printed:
+            printed.add(row[0])
+            out(format_row(*row))
+
+
+def plot(path, released, runs):
+    """Best IoU so far against epoch: the released log, then each ``(label, table)``."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    axes.step([e for e, _ in released], [v for _, v in released], where='post',
+              label='released checkpoint\'s log (GPU, 300 epochs)', color='black')
+    for label, table in runs:
+        if table:
+            epochs = sorted(table)
+            axes.step(epochs, [table[e] for e in epochs], where='post', label=label)
+    axes.set_xlabel('epoch')
+    axes.set_ylabel('best test IoU so far (idx_320, at 512)')
+    axes.set_ylim(0, 0.8)
+    axes.grid(alpha=0.3)
+    axes.legend(loc='lower right')
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def train_command(args):
@@ -108,6 +142,11 @@ def main(argv=None):
     parser.add_argument('--follow', metavar='RUN_DIR', default=None,
                         help='only compare a run (finished or in progress) with the log')
     parser.add_argument('--poll', type=float, default=10, help='seconds between checks')
+    parser.add_argument('--reference', default=REFERENCE_RUN, metavar='RUN_DIR',
+                        help='the third column: a run of this toolkit to compare with '
+                             '(default: our committed CPU run, %(default)s)')
+    parser.add_argument('--plot', default=None, metavar='PNG',
+                        help='also draw the curves (best IoU so far by epoch) into this file')
     parser.add_argument('train_args', nargs=argparse.REMAINDER,
                         help='after --, more options for train.py')
     args = parser.parse_args(argv)
@@ -117,23 +156,35 @@ def main(argv=None):
     except (OSError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
+    reference = run_best_so_far(args.reference) if args.reference else {}
     if args.follow:
         if not os.path.isfile(os.path.join(args.follow, 'history.jsonl')):
             print('error: %s has no history.jsonl (not a train.py run, or no epoch finished '
                   'yet)' % args.follow, file=sys.stderr)
             return 2
-        follow(args.follow, released, set())
+        follow(args.follow, released, set(), reference)
+        _plot(args, released, args.follow, reference)
         return 0
     printed = set()
     process = subprocess.Popen(train_command(args), cwd=os.getcwd())
     while process.poll() is None:
         time.sleep(args.poll)
-        follow(args.out, released, printed)
-    follow(args.out, released, printed)
+        follow(args.out, released, printed, reference)
+    follow(args.out, released, printed, reference)
     print('\nBest IoU so far, at the epochs of the released log:')
-    for row in comparison_rows(released, run_best_so_far(args.out)):
+    for row in comparison_rows(released, run_best_so_far(args.out), reference):
         print(format_row(*row))
+    _plot(args, released, args.out, reference)
     return process.returncode
+
+
+def _plot(args, released, run_dir, reference):
+    if not args.plot:
+        return
+    same = args.reference and os.path.abspath(run_dir) == os.path.abspath(args.reference)
+    plot(args.plot, released, [('this run (%s)' % run_dir, run_best_so_far(run_dir))] +
+         ([] if same else [('our CPU run (docs/training/reproduction)', reference)]))
+    print('plot: %s' % args.plot)
 
 
 if __name__ == '__main__':

@@ -306,12 +306,27 @@ def test_reproduction_script_follows_a_run_against_the_released_log(small_sirst,
                                '--epochs', '2'] + TINY) == 0
     history = _history(out)
     best_at_1 = history[0]['IoU']
-    rows = reproduce_gpu.comparison_rows(released, reproduce_gpu.run_best_so_far(out))
-    assert rows[1] == (1, 0.0027, best_at_1) and rows[0][2] is None and rows[2][2] is None
+    reference = str(tmp_path / 'reference')  # a run of ours, as committed, to the third column
+    os.makedirs(reference)
+    with open(os.path.join(reference, 'history.jsonl'), 'w') as handle:
+        handle.write(json.dumps({'epoch': 1, 'loss': 0.9}) + '\n' +
+                     json.dumps({'epoch': 5, 'loss': 0.8, 'IoU': 0.25}) + '\n' +
+                     json.dumps({'epoch': 7, 'loss': 0.7}) + '\n')
+    rows = reproduce_gpu.comparison_rows(released, reproduce_gpu.run_best_so_far(out),
+                                         reproduce_gpu.run_best_so_far(reference))
+    assert rows[1] == (1, 0.0027, best_at_1, 0.0) and rows[0][2] is None and rows[2][2] is None
+    assert [r for r in rows if r[0] == 7][0][3] == 0.25 and rows[-1][3] is None
     with open(os.path.join(out, 'args.json')) as handle:
         saved = json.load(handle)
     assert saved['recipe'] == 'paper' and saved['val_split'] == 'test'
     assert 'released 0.0027   this run %.4f' % best_at_1 in capsys.readouterr().out
+    plot = str(tmp_path / 'curves.png')
+    assert reproduce_gpu.main(['--follow', out, '--model-root', checkpoint_dir, '--reference',
+                               reference, '--plot', plot]) == 0
+    # rows as far as the followed run has got, the reference beside it
+    assert 'this run %.4f (%+.4f)   our CPU run 0.0000 (-0.0027)' % (
+        best_at_1, best_at_1 - 0.0027) in capsys.readouterr().out
+    assert os.path.getsize(plot) > 10000
 
 
 def test_reproduction_script_names_a_bad_log(tmp_path, capsys):
