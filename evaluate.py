@@ -28,7 +28,7 @@ from cli.outputs import OutputError, check_output_folder, output_folder
 from data import DatasetError
 from data.selection import DatasetSelection
 from data.files import UnsafePathError, safe_join
-from deployment.inference import FORMS, form_available, prepare
+from deployment.inference import FORMS, faster_forms, form_available, prepare
 from engine.evaluation import evaluate_split, resize_logits
 from engine.predictions import map_saver, score_predictions
 from model import ParameterFileError
@@ -67,6 +67,9 @@ def fast_network(net, args, ctx, selection, size):
     """``net`` in the execution form ``args.form`` asks for (or the best exact one), for
     inputs of ``size`` x ``size`` from ``selection``'s dataset."""
     form = args.form or ('onednn' if form_available('onednn', ctx[0])[0] else 'hybrid')
+    hint = faster_forms(ctx[0]) if args.form is None and form == 'onednn' else None
+    if hint:
+        print(hint, file=sys.stderr)
     if form == 'hybrid':  # the Gluon network itself: it may span several GPUs
         net.hybridize(static_alloc=True, static_shape=True)
         return net, form

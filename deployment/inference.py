@@ -87,6 +87,28 @@ def form_available(form, ctx=None):
     return True, ''
 
 
+def faster_forms(ctx=None, flags=None):
+    """One line naming the approximate forms that run faster than the exact ``onednn`` one
+    on this CPU, or None (GPUs, CPUs without VNNI, BF16 or AMX). Measured on 2 cores with
+    ACM-U-Net b = 4 at 512 (MXNET-NOTES.md, docs/benchmark/): INT8 6.1-7.7 images/s and
+    bf16 3.7 (AVX-512 BF16) to 5.6 (AMX) against 3.0-4.1 for onednn."""
+    from utils.cores import cpu_flags  # pylint: disable=import-outside-toplevel
+    if (ctx or mx.cpu()).device_type != 'cpu':
+        return None
+    flags = cpu_flags() if flags is None else flags
+    forms = []
+    if flags & {'avx512_vnni', 'amx_int8'}:
+        forms.append('--form int8')
+    if flags & {'avx512_bf16', 'amx_bf16'}:
+        forms.append('--form bf16')
+    if not forms:
+        return None
+    return ('note: this CPU has %s kernels: %s may run faster than the exact onednn form '
+            '(approximate; their speed and IoU: docs/benchmark/)'
+            % ('/'.join(sorted(f for f in ('VNNI', 'BF16', 'AMX') if any(
+                f.lower() in flag for flag in flags))), ' or '.join(forms)))
+
+
 def _bf16_convolution_works():
     # oneDNN 2.4 has bf16 convolutions for AVX-512 (BF16) and AMX CPUs only; elsewhere the
     # primitive cannot be created. Ask it rather than parse CPU flags.

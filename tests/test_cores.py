@@ -60,3 +60,11 @@ def test_this_process_decides_before_mxnet_loads_and_acm_amx_turns_it_off():
             assert isa == ('AVX512_CORE_AMX' if state.startswith('AMX: on') else 'None')
         else:
             assert state.startswith('AMX: this CPU has none') and isa == 'None'
+
+
+def test_evaluation_names_the_faster_forms_this_cpu_has():
+    from deployment.inference import faster_forms
+    assert faster_forms(flags={'avx2', 'fma'}) is None
+    note = faster_forms(flags={'avx512f', 'avx512_vnni', 'avx512_bf16'})
+    assert note.startswith('note: this CPU has BF16/VNNI kernels: --form int8 or --form bf16')
+    assert faster_forms(flags={'avx512f', 'avx512_vnni'}).count('--form') == 1
