@@ -180,8 +180,10 @@ def _resumed(parser, args, given):
     except RunStateUnreadable as err:
         parser.error('%s; the run cannot be continued without it (start a new run, or restore '
                      'the file from a copy)' % err)
-    conflicts = ['--%s %s (the run has %s)' % (key.replace('_', '-'), getattr(args, key),
-                                               saved.get(key))
+    # pylint: disable=protected-access  (argparse keeps each option's flags there)
+    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    conflicts = ['%s %s (the run has %s)' % (flags.get(key, '--' + key.replace('_', '-')),
+                                             getattr(args, key), saved.get(key))
                  for key in sorted(given) if key not in RESUME_OPTIONS and key in saved
                  and getattr(args, key) != saved[key]]
     if conflicts:

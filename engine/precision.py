@@ -47,7 +47,8 @@ def training_network(net, dtype, sample_shape, ctx):
     # the graph without a forward pass: an inference pass would let oneDNN reorder the
     # weights in place, and a resumed run would then round differently (README,
     # Repeatability)
-    inputs, symbol = net._get_graph(mx.nd.zeros(sample_shape, ctx=ctx[0]))  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    inputs, symbol = net._get_graph(mx.nd.zeros(sample_shape, ctx=ctx[0]))
     converted = amp.convert_symbol(symbol, 'bfloat16', data_names=[i.name for i in inputs],
                                    cast_optional_params=False)
     with warnings.catch_warnings():

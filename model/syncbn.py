@@ -116,7 +116,8 @@ def has_cross_device_norm(net):
     devices must go through :func:`record_on_devices`)."""
     if isinstance(net, CrossDeviceBatchNorm):
         return True
-    return any(has_cross_device_norm(child) for child in net._children.values())  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    return any(has_cross_device_norm(child) for child in net._children.values())
 
 
 def finish_deferred_init(net, sample):

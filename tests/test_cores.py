@@ -17,25 +17,30 @@ def _refused():
     return 22  # EINVAL, as Linux answers on a CPU without AMX
 
 
+def _decide(environ, flags, request):
+    """The decision a process makes before MXNet loads (this test process has it loaded)."""
+    return cores.enable_amx(environ, flags, request, mxnet_loaded=False)
+
+
 def test_amx_is_asked_for_only_where_the_cpu_has_it():
     environ = {}
-    assert cores.enable_amx(environ, {'avx512f', 'avx512_bf16'}, _granted).startswith(
+    assert _decide(environ, {'avx512f', 'avx512_bf16'}, _granted).startswith(
         'AMX: this CPU has none (oneDNN uses AVX-512 with BF16)')
-    assert cores.enable_amx(environ, {'avx2'}, _granted).endswith('(oneDNN uses AVX2 or older)')
+    assert _decide(environ, {'avx2'}, _granted).endswith('(oneDNN uses AVX2 or older)')
     assert 'DNNL_MAX_CPU_ISA' not in environ
-    assert cores.enable_amx(environ, AMX_CPU, _granted).startswith('AMX: on')
+    assert _decide(environ, AMX_CPU, _granted).startswith('AMX: on')
     assert environ['DNNL_MAX_CPU_ISA'] == 'AVX512_CORE_AMX'
 
 
 def test_amx_is_left_off_when_turned_off_refused_or_chosen_by_the_user():
     environ = {'ACM_AMX': '0'}
-    assert cores.enable_amx(environ, AMX_CPU, _granted) == 'AMX: off (ACM_AMX=0)'
+    assert _decide(environ, AMX_CPU, _granted) == 'AMX: off (ACM_AMX=0)'
     environ = {}
-    assert 'Linux refused the tile state (error 22' in cores.enable_amx(environ, AMX_CPU,
+    assert 'Linux refused the tile state (error 22' in _decide(environ, AMX_CPU,
                                                                          _refused)
     assert 'DNNL_MAX_CPU_ISA' not in environ
     environ = {'DNNL_MAX_CPU_ISA': 'AVX2'}
-    assert 'left to DNNL_MAX_CPU_ISA=AVX2' in cores.enable_amx(environ, AMX_CPU, _granted)
+    assert 'left to DNNL_MAX_CPU_ISA=AVX2' in _decide(environ, AMX_CPU, _granted)
     assert environ['DNNL_MAX_CPU_ISA'] == 'AVX2'
 
 

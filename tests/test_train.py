@@ -221,7 +221,8 @@ def test_progressive_resizing_trains_at_each_stage_and_resumes_exactly(small_sir
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         train.main(['--resume', split, '--train-size-from', '2:96:96'])
-    assert exit_info.value.code == 2 and '--train-sizes' in capsys.readouterr().err
+    assert exit_info.value.code == 2 and '--train-size-from [[2, 96, 96]] (the run has [[1, ' \
+        '64, 48], [3, 96, 96]])' in capsys.readouterr().err
 
 
 def test_unknown_optimizer_is_refused(capsys):

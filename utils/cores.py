@@ -57,11 +57,12 @@ def _request_tile_state():
     return ctypes.get_errno() or -1
 
 
-def enable_amx(environ=None, flags=None, request=_request_tile_state):
+def enable_amx(environ=None, flags=None, request=_request_tile_state, mxnet_loaded=None):
     """Let oneDNN use AMX when the CPU has it (``amx_tile`` and ``amx_bf16`` flags), the
     kernel grants the tile state and neither ``ACM_AMX=0`` nor a ``DNNL_MAX_CPU_ISA`` of
     the user's says otherwise. Sets ``DNNL_MAX_CPU_ISA`` in ``environ``; returns one line
-    saying what was decided and why (also kept for :func:`amx_state`)."""
+    saying what was decided and why (also kept for :func:`amx_state`). ``mxnet_loaded``
+    (default: whether it is) makes it too late."""
     global _amx_state  # pylint: disable=global-statement
     environ = os.environ if environ is None else environ
     flags = cpu_flags() if flags is None else flags
@@ -73,7 +74,7 @@ def enable_amx(environ=None, flags=None, request=_request_tile_state):
         state = 'AMX: this CPU has none (oneDNN uses %s)' % (
             'AVX-512 with BF16' if 'avx512_bf16' in flags else
             'AVX-512' if 'avx512f' in flags else 'AVX2 or older')
-    elif 'mxnet' in sys.modules:
+    elif ('mxnet' in sys.modules) if mxnet_loaded is None else mxnet_loaded:
         state = 'AMX: not enabled (MXNet was loaded before utils.cores)'
     else:
         refused = request()
