@@ -8,19 +8,23 @@ from one epoch to the next (validation IoU 0.19 at epoch 10 of a run whose weigh
 0.38 once the statistics are recomputed; see ``docs/training/recipes/``). Training itself is
 unchanged: it normalises with each batch's own statistics.
 
-The pass runs the network in training mode on a fixed set of training images at the
-evaluation size (no augmentation, nothing drawn from Python's or numpy's generators; the
+The pass runs the network forward in training mode on a fixed set of training images at
+the evaluation size (no augmentation, nothing drawn from Python's or numpy's generators; the
 head's dropout draws from MXNet's, which the next epoch re-seeds, so a resumed run still
-repeats an uninterrupted one), and sets every batch-norm layer's running mean and variance to the
-average of those batches' statistics. MXNet 1.9.1 on the CPU updates the running statistics
-during the backward pass, not the forward one, so each batch is back-propagated (the
-gradients are overwritten by the next training step; no parameter changes).
+repeats an uninterrupted one), reads every batch-norm layer's input on the way (the
+statistics training would normalise it with) and sets its running mean and variance to the
+average of those batches' statistics. Forward only, operator by operator, each batch whole
+on the first device (the statistics of the whole batch, as batch norm across devices has
+them): an earlier pass back-propagated each batch through the static training graph,
+because MXNet 1.9.1 on the CPU updates running statistics in the backward pass, and at
+512 x 512 that graph held about 14 GB beside the training one (a run was killed for
+memory at its validation).
 """
+import contextlib
+
 import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon
-
-from model.syncbn import has_cross_device_norm, record_on_devices
 
 __all__ = ['batchnorm_layers', 'recompute_batchnorm_statistics', 'statistics_images',
            'track_input_statistics']
@@ -71,43 +75,82 @@ def _batches(dataset, indices, batch_size):
 
 
 def recompute_batchnorm_statistics(net, dataset, ctx, batches, batch_size, on_batch=None):
-    """Replace the running statistics of every batch-norm layer in ``net`` by the average
-    statistics of ``batches`` batches of ``batch_size`` images from ``dataset`` (a
-    ``testval``-mode dataset: ``dataset[i][0]`` is an image array), split across ``ctx`` as
-    in training. ``on_batch(number, batches)`` is called as each batch starts (the
-    watchdog). Returns the number of images used; 0 (nothing done) if ``batches`` is 0."""
+    """Replace the running statistics of every batch-norm layer in ``net`` (on every device
+    it lives on) by the average statistics of ``batches`` batches of ``batch_size`` images
+    from ``dataset`` (a ``testval``-mode dataset: ``dataset[i][0]`` is an image array), each
+    batch run whole on the first of ``ctx``. A hybridized ``net`` runs operator by operator
+    meanwhile (score a copy of a training network: see ``Trainer._scoring_copy``).
+    ``on_batch(number, batches)`` is called as each batch starts (the watchdog). Returns the
+    number of images used; 0 (nothing done) if ``batches`` is 0."""
     layers = batchnorm_layers(net)
     if not batches or not layers:
         return 0
-    ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
+    device = (ctx if isinstance(ctx, (list, tuple)) else [ctx])[0]
     indices = statistics_images(dataset, batches * batch_size)
+    chunks = _batches(dataset, indices, batch_size)
     sums = [[0.0, 0.0] for _ in layers]
-    counted = 0
-    chunks = list(_batches(dataset, indices, batch_size))
-    for number, chunk in enumerate(chunks, 1):
-        if on_batch is not None:
-            on_batch(number, len(chunks))
-        images = mx.nd.array(np.stack([dataset[i][0] for i in chunk]))
-        parts = track_input_statistics(gluon.utils.split_and_load(images, ctx,
-                                                                  even_split=False))
-        if any(0 in layer.running_mean.shape for layer in layers):
-            net(parts[0])  # a network not run yet: shapes are known after one pass
-        for layer in layers:  # from zero, the update leaves (1 - momentum) x this batch's
-            _assign(layer.running_mean, 0.0)
-            _assign(layer.running_var, 0.0)
-        outputs = record_on_devices(net, [(part,) for part in parts],
-                                    lockstep=has_cross_device_norm(net))
-        autograd.backward(outputs)
-        for layer, total in zip(layers, sums):
-            keep = 1.0 - layer._kwargs['momentum']
-            for array, slot in ((layer.running_mean, 0), (layer.running_var, 1)):
-                copies = [d.asnumpy() for d in array.list_data()]
-                total[slot] = total[slot] + sum(copies) / (len(copies) * keep)
-        counted += 1
+    with _operator_by_operator(net), _inputs_statistics(layers) as seen:
+        for number, chunk in enumerate(chunks, 1):
+            if on_batch is not None:
+                on_batch(number, len(chunks))
+            images = mx.nd.array(np.stack([dataset[i][0] for i in chunk]), ctx=device)
+            with autograd.train_mode():  # normalised by each batch's own statistics
+                net(images)
+            for total, (mean, var) in zip(sums, seen):
+                total[0] = total[0] + mean.asnumpy()
+                total[1] = total[1] + var.asnumpy()
     for layer, (mean, var) in zip(layers, sums):
-        _assign(layer.running_mean, mx.nd.array(mean / counted))
-        _assign(layer.running_var, mx.nd.array(var / counted))
+        _assign(layer.running_mean, mx.nd.array(mean / len(chunks)))
+        _assign(layer.running_var, mx.nd.array(var / len(chunks)))
     return len(indices)
+
+
+@contextlib.contextmanager
+def _operator_by_operator(net):
+    """``net`` not hybridized inside the block (its layers' hooks then run), as before after."""
+    # pylint: disable=protected-access  (Gluon keeps the hybridize flags there)
+    active, flags = getattr(net, '_active', False), dict(getattr(net, '_flags', []))
+    if active:
+        net.hybridize(False)
+    try:
+        yield
+    finally:
+        if active:
+            net.hybridize(True, **flags)
+
+
+@contextlib.contextmanager
+def _inputs_statistics(layers):
+    """A list that holds, after each forward pass, ``(mean, variance)`` of every layer's
+    input over all but its channel axis (the biased variance, as batch norm's)."""
+    seen = [None] * len(layers)
+
+    def keeper(index, layer):
+        eps, axis = layer._kwargs['eps'], layer._kwargs['axis']  # pylint: disable=protected-access
+
+        def hook(_, inputs):
+            x = inputs[0]
+            channels = x.shape[axis]
+            ones, zeros = mx.nd.ones(channels, ctx=x.context), mx.nd.zeros(channels, ctx=x.context)
+            # the batch's statistics as batch norm computes them in training (oneDNN's own
+            # rounding: scoring then normalises exactly as training did), which it returns
+            # as the mean and 1 / sqrt(variance + eps)
+            _, mean, inverse_std = mx.nd.BatchNorm(x, ones, zeros, zeros, ones, eps=eps,
+                                                   axis=axis, fix_gamma=True,
+                                                   output_mean_var=True)
+            var = 1.0 / mx.nd.square(inverse_std) - eps
+            var.wait_to_read()  # one layer's activations at a time, not the whole pass's
+            seen[index] = (mean, var)
+        return hook
+
+    # pylint: disable=protected-access
+    handles = [layer.register_forward_pre_hook(keeper(index, layer))
+               for index, layer in enumerate(layers)]
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.detach()
 
 
 def _assign(param, value):

@@ -265,15 +265,18 @@ class Trainer(object):
         if config.train_sizes:
             record['train_size'] = list(self._train_size)
         if epoch % config.val_every == 0 or epoch == config.epochs:
-            # on every worker of a job, so that their parameters stay identical
+            # on every worker of a job, so that their parameters stay identical; on the
+            # scoring copy, then kept by the training network (checkpoints, best weights)
+            scorer = self._scoring_copy()
             recompute_batchnorm_statistics(
-                self.net, self.statistics_set, self.ctx, config.bn_batches, config.batch_size,
+                scorer, self.statistics_set, self.ctx, config.bn_batches, config.batch_size,
                 on_batch=lambda done, total: self.worker.arm(
                     'recomputing batch-norm statistics after epoch %d, batch %d of %d'
                     % (epoch, done, total)))
             self.worker.rest()
+            _copy_statistics(scorer, self.net, self.ctx)
             if self.worker.chief:
-                record.update(self.validation(epoch), split=self.val_name)
+                record.update(self.validation(epoch, scorer), split=self.val_name)
         record['seconds'] = round(time.time() - start, 2)
         self.state['epoch'] = epoch
         if not self.worker.chief:
@@ -296,11 +299,11 @@ class Trainer(object):
                          on_loss=lambda mean: bar.set_postfix(loss='%.4f' % mean),
                          recovery=' The last good checkpoint is in %s.' % config.save_dir)
 
-    def validation(self, epoch):
-        """Score the selection split; keep the parameters of the best IoU and nIoU so far.
-        Returns the figures."""
+    def validation(self, epoch, scorer=None):
+        """Score the selection split with ``scorer`` (the scoring copy of the network);
+        keep the parameters of the best IoU and nIoU so far. Returns the figures."""
         config = self.config
-        scores = evaluate_split(self._scoring_copy(), self.val_set, self.ctx,
+        scores = evaluate_split(scorer or self._scoring_copy(), self.val_set, self.ctx,
                                 batch_size=config.test_batch_size,
                                 num_workers=min(config.workers, 2), progress=False).scores()
         for key in ('IoU', 'nIoU'):
@@ -383,6 +386,17 @@ class Trainer(object):
                                                 format_scores(result)))
         self.log.say('Exported %s-symbol.json / -0000.params; summary in %s' % (prefix, path))
         return summary
+
+
+def _copy_statistics(source, target, ctx):
+    """Batch norm's running statistics of ``source`` written into ``target`` in place, on
+    every device (not ``set_data``: see ``engine.batchnorm_stats._assign``)."""
+    # pylint: disable=protected-access  (the structural names parameter files use)
+    params = source._collect_params_with_prefix()
+    for name, param in target._collect_params_with_prefix().items():
+        if name.endswith(('running_mean', 'running_var')):
+            for device in ctx:
+                param.data(device)[:] = params[name].data(device)
 
 
 def _named(dataset):
