@@ -89,17 +89,20 @@ def _value(best, released):
     return '%.4f (%+.4f)' % (best, best - released) if best is not None else '-'
 
 
-def format_row(epoch, released, ours, reference=None):
-    return 'epoch %4d   released %.4f   this run %s   our CPU run %s' % (
-        epoch, released, _value(ours, released), _value(reference, released))
+def format_row(epoch, released, ours, reference=None, third=True):
+    """One comparison line; ``third`` False leaves out our CPU run's column."""
+    return 'epoch %4d   released %.4f   this run %s%s' % (
+        epoch, released, _value(ours, released),
+        '   our CPU run %s' % _value(reference, released) if third else '')
 
 
 def follow(run_dir, released, printed, reference=None, out=print):
-    """Print the comparison rows that became available since ``printed`` (a set)."""
+    """Print the comparison rows that became available since ``printed`` (a set);
+    ``reference`` None: no third column."""
     for row in comparison_rows(released, run_best_so_far(run_dir), reference):
         if row[2] is not None and row[0] not in printed:
             printed.add(row[0])
-            out(format_row(*row))
+            out(format_row(*row, third=reference is not None))
 
 
 def plot(path, released, runs):
@@ -156,7 +159,9 @@ def main(argv=None):
     except (OSError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
-    reference = run_best_so_far(args.reference) if args.reference else {}
+    reference = run_best_so_far(args.reference) if args.reference else None
+    if args.follow and args.reference and _same(args.follow, args.reference):
+        reference = None  # following our CPU run itself
     if args.follow:
         if not os.path.isfile(os.path.join(args.follow, 'history.jsonl')):
             print('error: %s has no history.jsonl (not a train.py run, or no epoch finished '
@@ -173,17 +178,20 @@ def main(argv=None):
     follow(args.out, released, printed, reference)
     print('\nBest IoU so far, at the epochs of the released log:')
     for row in comparison_rows(released, run_best_so_far(args.out), reference):
-        print(format_row(*row))
+        print(format_row(*row, third=reference is not None))
     _plot(args, released, args.out, reference)
     return process.returncode
+
+
+def _same(left, right):
+    return os.path.abspath(left) == os.path.abspath(right)
 
 
 def _plot(args, released, run_dir, reference):
     if not args.plot:
         return
-    same = args.reference and os.path.abspath(run_dir) == os.path.abspath(args.reference)
     plot(args.plot, released, [('this run (%s)' % run_dir, run_best_so_far(run_dir))] +
-         ([] if same else [('our CPU run (docs/training/reproduction)', reference)]))
+         ([] if reference is None else [('our CPU run (docs/training/reproduction)', reference)]))
     print('plot: %s' % args.plot)
 
 
