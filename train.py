@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import glob
 import os
+import signal
 import sys
 import time
 import traceback
@@ -338,5 +339,21 @@ def _train(config, ctx, worker):
     return 0
 
 
+@contextlib.contextmanager
+def _stopped_like_ctrl_c():
+    """SIGTERM (a scheduler, ``kill``) and SIGINT end the run as Ctrl-C does: the message
+    that says how to resume. SIGINT too, because a shell that starts a job in the background
+    ignores SIGINT for it, and Python then leaves it ignored."""
+    def interrupt(signum, frame):  # pylint: disable=unused-argument
+        raise KeyboardInterrupt
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    with _stopped_like_ctrl_c():
+        sys.exit(main())

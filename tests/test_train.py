@@ -124,9 +124,11 @@ def test_validating_every_epoch_leaves_the_training_unchanged(small_sirst, tmp_p
 
 
 @pytest.mark.integration
-def test_ctrl_c_says_how_to_resume(small_sirst, tmp_path):
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_says_how_to_resume(small_sirst, tmp_path, sig):
+    # SIGTERM (kill, a job scheduler) ends the run as Ctrl-C does
     run = str(tmp_path / 'run')
-    status, errors = _interrupt_after_epoch_2(small_sirst, run, signal.SIGINT)
+    status, errors = _interrupt_after_epoch_2(small_sirst, run, sig)
     assert status == 130
     assert 'Traceback' not in errors
     assert 'python train.py --resume %s' % run in errors
