@@ -9,6 +9,7 @@ Each command builds a :class:`CommandParser`, adds the groups it needs
 uses the group.
 """
 import argparse
+import math
 import re
 import sys
 
@@ -76,6 +77,8 @@ def option(parser, *flags, at_least=None, above=None, below=None, at_most=None, 
 def _problem(action, value):
     flag = action.option_strings[0] if action.option_strings else action.dest
     at_least, above, below, at_most = getattr(action, 'bounds', (None,) * 4)
+    if isinstance(value, float) and not math.isfinite(value):
+        return '%s %s: must be a finite number' % (flag, value)  # NaN passes every bound
     if at_least is not None and value < at_least:
         return '%s %s: must be at least %s' % (flag, value, at_least)
     if above is not None and value <= above:

@@ -159,6 +159,10 @@ def main(argv=None):
     except (OSError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
+    problem = _option_problem(args)
+    if problem:
+        print('error: %s' % problem, file=sys.stderr)
+        return 2
     reference = run_best_so_far(args.reference) if args.reference else None
     if args.follow and args.reference and _same(args.follow, args.reference):
         reference = None  # following our CPU run itself
@@ -181,6 +185,20 @@ def main(argv=None):
         print(format_row(*row, third=reference is not None))
     _plot(args, released, args.out, reference)
     return process.returncode
+
+
+def _option_problem(args):
+    """What is wrong with ``--reference`` or ``--plot``, checked before any work."""
+    if args.reference and not _same(args.reference, REFERENCE_RUN) and not os.path.isfile(
+            os.path.join(args.reference, 'history.jsonl')):
+        return '--reference %s has no history.jsonl (not a train.py run)' % args.reference
+    if args.plot:
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            return '--plot %s: the folder %s does not exist' % (args.plot, folder)
+        if os.path.isdir(args.plot):
+            return '--plot %s is a folder; name a .png file' % args.plot
+    return None
 
 
 def _same(left, right):

@@ -165,6 +165,9 @@ def test_nan_guard_stops_an_exploding_run(small_sirst, tmp_path, capsys):
     (['--crop-size', '600'], 'larger than --base-size'),
     (['--batch-size', '0'], '--batch-size 0: must be at least 1'),
     (['--warmup-epochs', '5', '--epochs', '5'], '--warmup-epochs'),
+    (['--stall-timeout', 'nan'], '--stall-timeout nan: must be a finite number'),
+    (['--stall-timeout', 'inf'], '--stall-timeout inf: must be a finite number'),
+    (['--stall-timeout', '0'], '--stall-timeout 0.0: must be above 0'),
 ])
 def test_bad_options_fail_before_any_work(small_sirst, tmp_path, capsys, extra, words):
     run = str(tmp_path / 'run')
@@ -343,6 +346,12 @@ def test_reproduction_script_names_a_bad_log(tmp_path, capsys):
     good.write_text('20/09/2020 11:35:53 - 0000:\t0.0012\n')
     assert reproduce_gpu.main(['--released-log', str(good), '--follow', str(tmp_path)]) == 2
     assert 'has no history.jsonl' in capsys.readouterr().err
+    for extra, words in ((['--reference', str(tmp_path / 'nope')], 'nope has no history.jsonl'),
+                         (['--plot', str(tmp_path / 'no' / 'x.png')], 'does not exist'),
+                         (['--plot', str(tmp_path)], 'is a folder')):
+        assert reproduce_gpu.main(['--released-log', str(good), '--follow', str(tmp_path)]
+                                  + extra) == 2
+        assert words in capsys.readouterr().err
 
 
 @pytest.mark.integration
