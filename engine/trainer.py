@@ -274,7 +274,7 @@ class Trainer(object):
                     'recomputing batch-norm statistics after epoch %d, batch %d of %d'
                     % (epoch, done, total)))
             self.worker.rest()
-            _copy_statistics(scorer, self.net, self.ctx)
+            _copy_values(scorer, self.net, self.ctx, statistics_only=True)
             if self.worker.chief:
                 record.update(self.validation(epoch, scorer), split=self.val_name)
         record['seconds'] = round(time.time() - start, 2)
@@ -330,9 +330,7 @@ class Trainer(object):
                 param._load_init(source[name].data(self.ctx[0]), self.ctx)
             if not self._syncbn:
                 self._scorer.hybridize(static_alloc=True, static_shape=True)
-        for name, param in self._scorer._collect_params_with_prefix().items():
-            for ctx in self.ctx:  # each device's own batch-norm statistics
-                param.data(ctx)[:] = source[name].data(ctx)
+        _copy_values(self.net, self._scorer, self.ctx)  # each device's own statistics
         return self._scorer
 
     def checkpoint(self):
@@ -388,15 +386,16 @@ class Trainer(object):
         return summary
 
 
-def _copy_statistics(source, target, ctx):
-    """Batch norm's running statistics of ``source`` written into ``target`` in place, on
-    every device (not ``set_data``: see ``engine.batchnorm_stats._assign``)."""
+def _copy_values(source, target, ctx, statistics_only=False):
+    """``source``'s parameters (only batch norm's running statistics with
+    ``statistics_only``) written into ``target``'s in place, on every device (not
+    ``set_data``: see ``engine.batchnorm_stats._assign``)."""
     # pylint: disable=protected-access  (the structural names parameter files use)
-    params = source._collect_params_with_prefix()
+    values = source._collect_params_with_prefix()
     for name, param in target._collect_params_with_prefix().items():
-        if name.endswith(('running_mean', 'running_var')):
+        if not statistics_only or name.endswith(('running_mean', 'running_var')):
             for device in ctx:
-                param.data(device)[:] = params[name].data(device)
+                param.data(device)[:] = values[name].data(device)
 
 
 def _named(dataset):
